@@ -1,0 +1,47 @@
+# The two commands that matter (README): `make demo` and `make test`.
+# Both create the virtual environment from the lock (constraints.txt) if missing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export SLEDS_HOME ?= $(CURDIR)/.sleds
+export DAGSTER_HOME := $(SLEDS_HOME)/dagster
+
+.PHONY: demo test ui env lint bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+## demo: generate the demo feeds and materialize every asset on the embedded DuckDB
+demo: $(STAMP)
+	$(BIN)/sleds generate --scale demo --seed 42 --out $(SLEDS_HOME)/demo
+	SLEDS_LANDING=$(SLEDS_HOME)/demo/landing $(BIN)/sleds build
+
+## test: the whole suite (unit, integration on the tiny data set, end-to-end demo)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## ui: the Dagster UI on the same definitions and instance as `sleds build`
+ui: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check orchestration tests
+
+## lock: re-resolve dependencies and rewrite constraints.txt
+lock:
+	rm -rf /tmp/sleds-lock && $(PYTHON) -m venv /tmp/sleds-lock
+	/tmp/sleds-lock/bin/pip install --quiet --upgrade pip
+	/tmp/sleds-lock/bin/pip install --quiet -e '.[dev]'
+	( echo "# Exact versions of every dependency (the lock). Regenerate with 'make lock'."; \
+	  /tmp/sleds-lock/bin/pip freeze --exclude-editable ) > constraints.txt
+
+clean:
+	rm -rf $(SLEDS_HOME) dbt_project/target dbt_project/logs

@@ -1,0 +1,222 @@
+"""`sleds`: the product's command line.
+
+    sleds generate --scale {tiny,demo,state} --seed N --out DIR
+    sleds build            materialize every asset in process (what the UI shows)
+    sleds query "SQL"      read-only SQL against the warehouse (never the vault)
+    sleds info             where everything lives
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from orchestration.lib import paths
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.lib.generate.run import generate
+
+    out = Path(args.out).resolve()
+    _print(f"generating {args.scale} feeds (seed {args.seed}) into {out}")
+    summary = generate(args.scale, args.seed, out, fmt=args.format,
+                       progress=lambda m: _print(f"  {m}"))
+    for feed, rows in summary["rows"].items():
+        _print(f"  {feed:<14} {summary['files'][feed]:>6,} files {rows:>12,} rows")
+    _print(f"done in {summary['seconds']}s: landing folder {out / 'landing'}")
+    _print(f"ground truth (never read by the pipeline): {out / 'ground_truth'}")
+    return 0
+
+
+def _instance():
+    import dagster as dg
+
+    home = paths.sleds_home() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # one writer per DuckDB file: the warehouse pool runs one step at a time
+        config.write_text(
+            "concurrency:\n  pools:\n    default_limit: 1\n"
+            "telemetry:\n  enabled: false\n"
+        )
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from orchestration.lib.build_runner import StepLine, run_with_progress
+
+    landing = paths.landing_dir()
+    _print(f"SLEDS_HOME    {paths.sleds_home()}")
+    _print(f"landing       {landing}")
+    instance = _instance()
+    from orchestration.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    run_id = str(uuid.uuid4())
+    seen: set = set()
+    wanted = {
+        dg.DagsterEventType.STEP_START: "started",
+        dg.DagsterEventType.ASSET_MATERIALIZATION: "materialized",
+        dg.DagsterEventType.STEP_FAILURE: "failed",
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION: "checked",
+    }
+
+    def poll() -> list[StepLine]:
+        lines = []
+        for rec in instance.all_logs(run_id, of_type=set(wanted)):
+            key = (rec.timestamp, rec.step_key, rec.dagster_event.event_type_value,
+                   rec.dagster_event.message)
+            if key in seen:
+                continue
+            seen.add(key)
+            ev = rec.dagster_event
+            kind = wanted[ev.event_type]
+            if kind == "materialized":
+                step = ev.asset_key.to_user_string()
+                message = ""
+            elif kind == "checked":
+                data = ev.event_specific_data
+                step = f"{data.asset_key.to_user_string()}:{data.check_name}"
+                message = "passed" if data.passed else "FAILED"
+            else:
+                step = rec.step_key or ""
+                message = (ev.message or "").splitlines()[0][:200] if kind == "failed" else ""
+            lines.append(StepLine(kind, step, message))
+        return lines
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    outcome = run_with_progress(
+        lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
+                                       run_config=quiet),
+        poll,
+        _print,
+    )
+    _print("")
+    if outcome.error is not None:
+        _print(f"build crashed: {outcome.error!r}")
+        return 1
+    status = "succeeded" if outcome.success else "FAILED"
+    _print(f"build {status} in {outcome.seconds:.0f}s: {len(outcome.materialized)} assets materialized")
+    for failure in outcome.failures:
+        _print(f"  failed: {failure}")
+    if outcome.success:
+        _summary()
+    _print(f"run id {run_id} (see it in the UI: make ui)")
+    return 0 if outcome.success else 1
+
+
+def _summary() -> None:
+    import duckdb
+
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        rows = con.execute(
+            "select schema_name, table_name, estimated_size from duckdb_tables() "
+            "order by schema_name, table_name"
+        ).fetchall()
+        views = con.execute(
+            "select schema_name, view_name from duckdb_views() where not internal "
+            "order by schema_name, view_name"
+        ).fetchall()
+    finally:
+        con.close()
+    _print("")
+    _print("warehouse contents:")
+    for schema, name, size in rows:
+        _print(f"  table {schema}.{name:<34} ~{size:>10,} rows")
+    for schema, name in views:
+        _print(f"  view  {schema}.{name}")
+    _print("")
+    _print("next:")
+    _print("  make ui                                     the Dagster UI with the lineage graph")
+    _print('  .venv/bin/sleds query "select collection, count(*) from staging.stg_msds__records group by 1"')
+    _print(f"  output folder: {paths.sleds_home()}")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    wh = paths.warehouse_path()
+    if not wh.exists():
+        _print(f"no warehouse at {wh}: run `sleds build` (or `make demo`) first")
+        return 2
+    # read-only, and only the warehouse file: external access off, so a query cannot
+    # ATTACH the vault or read landing files
+    con = duckdb.connect(str(wh), read_only=True, config={"enable_external_access": False})
+    try:
+        rel = con.sql(args.sql)
+        if rel is None:
+            return 0
+        if args.format == "table":
+            rel.show(max_rows=args.max_rows)
+            return 0
+        table = rel.fetch_arrow_table()
+    except duckdb.Error as exc:
+        _print(f"query failed: {exc}")
+        return 1
+    finally:
+        con.close()
+    if args.format == "parquet":
+        if not args.output:
+            _print("--format parquet needs --output FILE")
+            return 2
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, args.output)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, args.output or sys.stdout.buffer)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    _print(f"SLEDS_HOME   {paths.sleds_home()}")
+    _print(f"landing      {paths.landing_dir()}")
+    _print(f"warehouse    {paths.warehouse_path()}")
+    _print(f"vault        {paths.vault_path()}")
+    _print(f"dbt project  {paths.DBT_PROJECT_DIR}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sleds", description="Statewide longitudinal education data warehouse")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write synthetic feeds (landing folder + ground truth)")
+    g.add_argument("--scale", choices=["tiny", "demo", "state"], default="demo")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--out", default=str(paths.demo_dir()), help="output folder (default: %(default)s)")
+    g.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    g.set_defaults(func=cmd_generate)
+    b = sub.add_parser("build", help="materialize every asset in process, with progress")
+    b.set_defaults(func=cmd_build)
+    q = sub.add_parser("query", help="read-only SQL against the warehouse")
+    q.add_argument("sql")
+    q.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
+    q.add_argument("--output", help="file to write (csv, parquet)")
+    q.add_argument("--max-rows", type=int, default=40)
+    q.set_defaults(func=cmd_query)
+    i = sub.add_parser("info", help="where everything lives")
+    i.set_defaults(func=cmd_info)
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    code = args.func(args)
+    if args.command == "build":
+        _print(f"total {time.monotonic() - began:.0f}s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""dbt models (staging -> marts -> releases) as Dagster assets with lineage."""
+
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.defs.ingest import WAREHOUSE_POOL
+from orchestration.lib import paths
+from orchestration.lib.dbt_prepare import dbt_env, dbt_executable, ensure_manifest
+
+ensure_manifest()
+dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+
+
+class SledsTranslator(DagsterDbtTranslator):
+    """Groups follow the data flow: a model's folder (staging, marts, ...) is its group;
+    seeds are reference data."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return ["team:data-engineering"]
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=SledsTranslator(),
+    pool=WAREHOUSE_POOL,
+)
+def sleds_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    # dbt finds the warehouse through SLEDS_WAREHOUSE (profiles.yml), resolved now
+    # so a changed SLEDS_HOME is honoured
+    os.environ.update({k: v for k, v in dbt_env().items() if k == "SLEDS_WAREHOUSE"})
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+defs = dg.Definitions(
+    assets=[sleds_dbt_models],
+    resources={
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=paths.DBT_PROJECT_DIR,
+            dbt_executable=dbt_executable(),
+            global_config_flags=["--no-use-colors"],
+        )
+    },
+)

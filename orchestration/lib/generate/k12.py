@@ -1,0 +1,251 @@
+"""MSDS-style K-12 collections, one school year at a time.
+
+The model: cohorts enter kindergarten (and some arrive from out of state),
+advance a grade a year (a few are retained), move between districts, exit
+(graduate, drop out, transfer, expulsion) and carry characteristics (special
+education, LEP, economic disadvantage) that start and end on dated events.
+Each school year becomes enrollment *spells* (student x district); the Fall,
+Spring and End of Year collections are views of the spells at their count
+dates, and SRM files correct a few records with AS OF / certification dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from orchestration.lib.generate.directory import K12Directory
+from orchestration.lib.generate.names import NamePool, apply_noise
+from orchestration.lib.generate.people import NEVER, People, race_strings
+from orchestration.lib.generate.rand import hash_uniform, stream
+from orchestration.lib.generate.scales import K12_FIRST_YEAR, K12_YEARS, Scale, school_year_label
+from orchestration.lib.reference import read_seed
+
+EPOCH = dt.date(1970, 1, 1)
+NONE = 99  # "no such year" for event years
+
+# exit hazards per school year, by status code (DOMAIN.md §1a codes; rates are synthetic)
+_EXIT_HAZARDS = [("14", 0.015), ("13", 0.004), ("16", 0.003), ("10", 0.0003), ("15", 0.0001)]
+_DROPOUT = ("11", 0.025)  # grades 9-12 only
+_MIDYEAR_MOVE = 0.04
+_SUMMER_MOVE = 0.03
+_NEW_UIC_ON_MOVE = 0.05  # a receiving district issues a second UIC instead of finding the first
+_RESIDENCY = (["14", "08", "15", "04", "07"], [0.965, 0.01, 0.01, 0.008, 0.007])
+_DISABILITY = (
+    ["12", "10", "06", "14", "01", "02", "11", "13", "03", "05", "04", "15", "16"],
+    [0.35, 0.2, 0.15, 0.11, 0.06, 0.05, 0.03, 0.01, 0.015, 0.01, 0.007, 0.005, 0.003],
+)
+_STREETS = ["Main St", "Oak Ave", "Maple St", "Cedar Ln", "Park Ave", "Lake Dr", "Pine St", "2nd St",
+            "Elm St", "River Rd", "Hill St", "Washington Ave", "Lincoln Ave", "Prairie Rd", "1st Ave",
+            "Birch Ct", "Summit Ave", "Grand Ave", "Spruce Way", "Willow Ln"]
+
+
+def to_days(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+@dataclass
+class YearDates:
+    first_day: int
+    fall: int
+    spring: int
+    last_day: int
+    fall_as_of: tuple[int, int]
+    spring_as_of: tuple[int, int]
+    fall_deadline: int
+    spring_deadline: int
+
+    @classmethod
+    def for_year(cls, start_year: int) -> YearDates:
+        cal = {r["collection"]: r for r in read_seed("msds_collection_calendar")
+               if r["school_year"] == school_year_label(start_year)}
+        if {"fall", "spring", "eoy"} - set(cal):
+            raise KeyError(f"seeds/msds_collection_calendar.csv has no dates for {school_year_label(start_year)}")
+
+        def d(coll: str, col: str) -> int:
+            return to_days(dt.date.fromisoformat(cal[coll][col]))
+
+        return cls(
+            first_day=to_days(dt.date(start_year, 8, 26)),
+            fall=d("fall", "count_date"),
+            spring=d("spring", "count_date"),
+            last_day=to_days(dt.date(start_year + 1, 6, 10)),
+            fall_as_of=(d("fall", "as_of_start"), d("fall", "as_of_end")),
+            spring_as_of=(d("spring", "as_of_start"), d("spring", "as_of_end")),
+            fall_deadline=d("fall", "certification_deadline"),
+            spring_deadline=d("spring", "certification_deadline"),
+        )
+
+
+class K12Model:
+    """All K-12 students of the six school years, simulated year by year."""
+
+    def __init__(self, scale: Scale, seed: int, people: People, pool: NamePool, dirs: K12Directory):
+        self.seed, self.people, self.pool, self.dirs = seed, people, pool, dirs
+        rng = stream(seed, "k12-cohorts")
+        n = scale.students_per_grade
+        first_day0 = to_days(dt.date(K12_FIRST_YEAR, 8, 26))
+        parts = []  # (t0, grade0, count, arrival-day fraction)
+        for g in range(13):
+            parts.append((0, g, n, 0.0))
+        for t in range(1, K12_YEARS + 1):  # year 6 exists only as next year's early-childhood (30)
+            parts.append((t, 0, int(n * rng.normal(1.0, 0.02)), 0.0))
+        for t in range(K12_YEARS):  # out-of-state arrivals, some mid-year
+            for g in range(13):
+                parts.append((t, g, max(1, int(n * 0.015)), 0.3))
+        t0 = np.concatenate([np.full(c, t) for t, g, c, _ in parts])
+        grade0 = np.concatenate([np.full(c, g) for t, g, c, _ in parts])
+        midyear = np.concatenate([rng.random(c) < f for t, g, c, f in parts])
+        late = rng.random(len(t0)) < 0.05  # started school a year late / retained before the window
+        age_sep1 = grade0 + 5 + late
+        start_days = first_day0 + t0 * 365
+        birth = start_days - age_sep1 * 365 - rng.integers(0, 365, size=len(t0))
+        pids, origin = people.add(rng, pool, birth, k12=True, twin_share=0.0075)
+        t0, grade0, midyear = t0[origin], grade0[origin], midyear[origin]
+        start_days = start_days[origin]
+        m = len(pids)
+        self.n = m
+        self.pid = pids
+        self.t0 = t0
+        self.grade0 = grade0
+        self.arrive_frac = np.where(midyear, rng.uniform(0.25, 0.6, m), 0.0)
+        self.retain_year = np.where(rng.random(m) < 0.04, t0 + rng.integers(0, K12_YEARS, m), NONE)
+        district = rng.choice(len(dirs.district_p), size=m, p=dirs.district_p)
+        twin = people.twin_of[pids] >= 0
+        src = np.searchsorted(pids, people.twin_of[pids[twin]])
+        district[twin] = district[src]  # twins live together
+        self.district = district
+        self.slot = rng.integers(0, 1 << 30, m)
+        arrival = start_days + (self.arrive_frac * 280).astype(np.int64)
+        already_here = (t0 == 0) & ~midyear  # enrolled in this district since an earlier year
+        self.entry_day = np.where(
+            already_here, first_day0 - rng.integers(0, grade0 + 1) * 365, arrival
+        ).astype(np.int64)
+        # 10-digit UICs, unique, in random order
+        self.uic = 1_000_000_000 + np.unique(rng.integers(0, 8_000_000_000, int(m * 1.01) + 10))[:m]
+        rng.shuffle(self.uic)
+        self.next_uic = int(self.uic.max()) + 1
+        self.residency = rng.choice(_RESIDENCY[0], size=m, p=_RESIDENCY[1])
+        self.fte = np.where(self.residency == "14", 1.0, rng.choice([0.25, 0.33, 0.5], m))
+        self.street_no = rng.integers(100, 9999, m)
+        self.street = rng.integers(0, len(_STREETS), m)
+        self.street_no[twin] = self.street_no[src]
+        self.street[twin] = self.street[src]
+        # special education: present at entry or identified in a later year; some exit
+        swd0 = rng.random(m) < 0.11
+        swd_later = ~swd0 & (rng.random(m) < 0.04)
+        self.sped_start = np.where(swd0, t0, np.where(swd_later, t0 + rng.integers(1, 4, m), NONE))
+        self.sped_code = rng.choice(_DISABILITY[0], size=m, p=np.array(_DISABILITY[1]) / sum(_DISABILITY[1]))
+        self.sped_exit_year = np.where(rng.random(m) < 0.12, self.sped_start + rng.integers(0, 5, m), NONE)
+        self.sped_exit_frac = rng.uniform(0.05, 0.95, m)
+        # ungraded reporting (grade 14) for some severely impaired students
+        self.ungraded = np.isin(self.sped_code, ["01", "13", "14"]) & (rng.random(m) < 0.3)
+        # LEP: more likely for Hispanic and Asian students; exits by reason 50 or others
+        race = people.race[pids]
+        p_lep = np.where(race & 1, 0.3, np.where(race & 16, 0.25, 0.02))
+        lep = rng.random(m) < p_lep
+        self.lep_start = np.where(lep, t0, NONE)
+        self.lep_exit_year = np.where(lep, t0 + rng.geometric(0.22, m) - 1, NONE)
+        self.lep_exit_reason = rng.choice(["50", "51", "52", "53"], m, p=[0.85, 0.06, 0.06, 0.03])
+        self.lep_exit_frac = rng.uniform(0.1, 0.95, m)
+        self.lep_program = rng.choice(["01", "02", "03", "04"], m, p=[0.6, 0.2, 0.15, 0.05])
+        # economic disadvantage: a persistent base with yearly churn
+        self.ed_base = rng.random(m) < 0.45
+        self.reduced = rng.random(m) < 0.2
+        self.migrant = rng.random(m) < 0.004
+        self.active = np.ones(m, bool)
+        self.adult_ed_year = np.full(m, NONE)
+        self.see = np.zeros(m, bool)
+
+    # ---------------------------------------------------------------- per year
+    def grade(self, t: int) -> np.ndarray:
+        return self.grade0 + (t - self.t0) - (t > self.retain_year)
+
+    def year(self, t: int) -> dict[str, np.ndarray]:
+        """Simulate school year t; return its enrollment spells as arrays."""
+        rng = stream(self.seed, f"k12-year-{t}")
+        dates = YearDates.for_year(K12_FIRST_YEAR + t)
+        span = dates.last_day - dates.first_day
+        grade = self.grade(t)
+        prek = (self.t0 == t + 1) & (rng.random(self.n) < 0.05)  # early childhood (30)
+        adult = self.adult_ed_year == t
+        enrolled = (self.active & (self.t0 <= t) & (grade <= 12)) | prek | adult
+        idx = np.flatnonzero(enrolled)
+        k = len(idx)
+        g = grade[idx]
+        # summer moves between districts (not in the year a student arrives)
+        summer = (rng.random(k) < _SUMMER_MOVE) & (self.t0[idx] < t)
+        self._move(idx[summer], rng, dates.first_day)
+        start = np.where(self.t0[idx] == t, (self.arrive_frac[idx] * 280).astype(int), 0)
+        # exits during the year
+        u = rng.random(k)
+        status = np.full(k, "", dtype="<U2")
+        acc = 0.0
+        for code, p in _EXIT_HAZARDS:
+            status[(u >= acc) & (u < acc + p)] = code
+            acc += p
+        drop = (g >= 9) & (g <= 12) & (rng.random(k) < _DROPOUT[1]) & (status == "")
+        status[drop] = _DROPOUT[0]
+        status[prek[idx]] = ""
+        exit_day = np.where(status != "", rng.integers(5, span - 5, k), span)
+        exit_day = np.maximum(exit_day, start + 3)
+        # graduation (and certificates) at the end of grade 12
+        g12 = (g == 12) & (status == "")
+        grad_u = rng.random(k)
+        status[g12 & (grad_u < 0.9)] = "01"
+        status[g12 & (grad_u >= 0.9) & (grad_u < 0.92) & (self.sped_start[idx] <= t)] = "03"
+        status[adult[idx]] = np.where(rng.random(int(adult[idx].sum())) < 0.5, "11", "")
+        ending = np.isin(status, ["01", "03"])
+        exit_day = np.where(ending, span - 3, exit_day)
+        # mid-year moves to another district (the old one reports exit status 12)
+        move = (status == "") & (rng.random(k) < _MIDYEAR_MOVE) & ~prek[idx]
+        move_day = rng.integers(20, span - 20, k)
+        move_day = np.maximum(move_day, start + 5)
+        old_district = self.district[idx].copy()
+        old_uic = self.uic[idx].copy()
+        old_entry = self.entry_day[idx].copy()
+        self._move(idx[move], rng, dates.first_day + move_day[move])
+        # spells: the first (possibly ended by exit or move) and, for movers, the second
+        s_status = np.where(move, "12", status)
+        s_end = np.where(move, move_day, exit_day)
+        sp = {
+            "j": np.concatenate([idx, idx[move]]),
+            "district": np.concatenate([old_district, self.district[idx[move]]]),
+            "uic": np.concatenate([old_uic, self.uic[idx[move]]]),
+            "entry": np.concatenate([old_entry, self.entry_day[idx[move]]]),
+            "start": np.concatenate([start, move_day[move] + 1]),
+            "end": np.concatenate([s_end, np.full(int(move.sum()), span)]),
+            "status": np.concatenate([s_status, np.full(int(move.sum()), "", dtype="<U2")]),
+            "grade": np.concatenate([g, g[move]]),
+        }
+        sp["prek"] = prek[sp["j"]]
+        sp["adult"] = adult[sp["j"]]
+        # dropouts: some come back next year to adult education (grade 20)
+        back = np.flatnonzero(status == "11")
+        back = back[rng.random(len(back)) < 0.1]
+        self.adult_ed_year[idx[back]] = t + 1
+        # state after the year
+        leaving = np.isin(status, ["01", "03", "10", "11", "13", "14", "15", "16"])
+        self.active[idx[leaving]] = False
+        self.active[idx[adult[idx]]] = False
+        sp["span"] = span
+        sp["dates"] = dates
+        return sp
+
+    def _move(self, j: np.ndarray, rng: np.random.Generator, day) -> None:
+        if len(j) == 0:
+            return
+        new = rng.choice(len(self.dirs.district_p), size=len(j), p=self.dirs.district_p)
+        same = new == self.district[j]
+        new[same] = (new[same] + 1) % len(self.dirs.district_p)
+        self.district[j] = new
+        self.entry_day[j] = day
+        self.street_no[j] = rng.integers(100, 9999, len(j))
+        reissue = rng.random(len(j)) < _NEW_UIC_ON_MOVE
+        if reissue.any():
+            n = int(reissue.sum())
+            self.uic[j[reissue]] = np.arange(self.next_uic, self.next_uic + n)
+            self.next_uic += n
