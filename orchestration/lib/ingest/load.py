@@ -8,11 +8,15 @@ typing and validation are the staging models' and the ingest contracts' job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from orchestration.lib.ingest.landing import LandingError, LandingFile
 from orchestration.lib.reference import feed_layout
@@ -31,17 +35,50 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _reader(f: LandingFile, columns: list[str]) -> str:
-    path = str(f.path).replace("'", "''")
-    if f.fmt == "parquet":
-        return f"read_parquet('{path}')"
-    types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-    # header required, every column text; strict mode so a ragged or truncated file
-    # fails loudly instead of loading shifted values
-    return (
-        f"read_csv('{path}', header = true, delim = ',', quote = '\"', columns = {types}, "
-        f"strict_mode = true, auto_detect = false, null_padding = false)"
-    )
+def read_batches(f: LandingFile, columns: list[str], batch_rows: int = 250_000) -> Iterator[pa.RecordBatch]:
+    """Stream a feed file as text batches with `source_row` (1-based data row).
+
+    pyarrow reads in file order, so row numbers are exact (DuckDB's parallel CSV
+    scan does not promise an order). Memory stays bounded by the batch size.
+    """
+    offset = 0
+    try:
+        if f.fmt == "parquet":
+            pf = pq.ParquetFile(f.path)
+            header = pf.schema_arrow.names
+            _check_header(f, header, columns)
+            batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
+        else:
+            reader = pacsv.open_csv(
+                f.path,
+                read_options=pacsv.ReadOptions(block_size=32 << 20, encoding="utf8"),
+                parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"'),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in columns},
+                    strings_can_be_null=True,
+                    null_values=[""],
+                ),
+            )
+            _check_header(f, reader.schema.names, columns)
+            batches = reader
+        for batch in batches:
+            n = batch.num_rows
+            arrays = [batch.column(c).cast(pa.string()) for c in columns]
+            rows = pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
+            offset += n
+            yield pa.RecordBatch.from_arrays([rows, *arrays], names=["source_row", *columns])
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+        raise LandingError(f"{f.relpath}: cannot be read after data row {offset}: {exc}") from exc
+
+
+def _check_header(f: LandingFile, header: list[str], columns: list[str]) -> None:
+    if header != columns:
+        missing = [c for c in columns if c not in header]
+        extra = [c for c in header if c not in columns]
+        raise LandingError(
+            f"{f.relpath}: columns differ from the {f.feed} layout in docs/feeds.md "
+            f"(missing {missing}, unexpected {extra})"
+        )
 
 
 def load_feed(
@@ -68,24 +105,16 @@ def load_feed(
             f"CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS source_row, {cols} LIMIT 0"
         )
         total = 0
+        select = ", ".join(_quote(c) for c in names)
         for i, f in enumerate(files, 1):
-            try:
-                header = [d[0] for d in con.execute(f"SELECT * FROM {_reader(f, names)} LIMIT 0").description]
-            except duckdb.Error as exc:
-                raise LandingError(f"{f.relpath}: cannot be read: {exc}") from exc
-            if header != names:
-                missing = [c for c in names if c not in header]
-                extra = [c for c in header if c not in names]
-                raise LandingError(
-                    f"{f.relpath}: columns differ from the {feed} layout (missing {missing}, extra {extra})"
+            for batch in read_batches(f, names):
+                con.register("batch", batch)
+                con.execute(
+                    f"INSERT INTO incoming SELECT gen_random_uuid(), ?, source_row, {select} FROM batch",
+                    [f.relpath],
                 )
-            select = ", ".join(f"CAST({_quote(c)} AS VARCHAR)" for c in names)
-            n = con.execute(
-                f"INSERT INTO incoming SELECT gen_random_uuid(), ?, row_number() OVER (), {select} "
-                f"FROM {_reader(f, names)}",
-                [f.relpath],
-            ).fetchone()[0]
-            total += n
+                con.unregister("batch")
+                total += batch.num_rows
             if i % 50 == 0 or i == len(files):
                 progress(f"{feed}: read {i}/{len(files)} files, {total:,} rows")
         lineage = ", ".join(LINEAGE_COLUMNS)
