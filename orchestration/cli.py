@@ -97,13 +97,24 @@ def cmd_build(args: argparse.Namespace) -> int:
         return lines
 
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    outcome = run_with_progress(
-        lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
-                                       run_config=quiet),
-        poll,
-        _print,
-    )
+    # dbt's own event stream (dagster-dbt echoes it to stdout) goes to a log file;
+    # the terminal gets one line per step
+    paths.logs_dir().mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs_dir() / f"build-{run_id}.log"
+    terminal = sys.stdout
+    with log_path.open("w", encoding="utf-8") as log:
+        sys.stdout = log
+        try:
+            outcome = run_with_progress(
+                lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
+                                               run_config=quiet),
+                poll,
+                lambda line: print(line, file=terminal, flush=True),
+            )
+        finally:
+            sys.stdout = terminal
     _print("")
+    _print(f"full log (dbt output): {log_path}")
     if outcome.error is not None:
         _print(f"build crashed: {outcome.error!r}")
         return 1

@@ -49,18 +49,21 @@ def run_with_progress(
     thread.start()
     outcome = RunOutcome(success=False, seconds=0.0)
 
-    def drain():
-        for line in poll():
+    def drain() -> int:
+        lines = poll()
+        for line in lines:
             if line.kind == "materialized":
                 outcome.materialized.append(line.step)
             elif line.kind == "failed":
                 outcome.failures.append(f"{line.step}: {line.message}")
             emit(f"[{time.monotonic() - began:7.1f}s] {line.kind:<12} {line.step}{(' ' + line.message) if line.message else ''}")
+        return len(lines)
 
     while thread.is_alive():
         thread.join(interval)
         drain()
-    drain()
+    while drain():  # events written as the run finished
+        pass
     outcome.seconds = time.monotonic() - began
     outcome.error = result.get("error")
     value = result.get("value")

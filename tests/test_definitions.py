@@ -1,0 +1,37 @@
+"""The code location loads (so a broken import fails CI, not the UI) and the dbt
+models sit in the asset graph downstream of the ingest assets."""
+
+import dagster as dg
+
+from orchestration.definitions import defs
+
+
+def test_definitions_load_with_ingest_and_dbt_assets():
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/msds", "raw/ps_enrollment", "raw/ps_awards"} <= keys
+    assert {"staging/stg_msds__records", "staging/stg_ps__enrollment", "staging/stg_ps__awards"} <= keys
+    assert {"reference/code_sets", "reference/msds_collection_calendar"} <= keys
+
+
+def test_staging_models_depend_on_their_raw_feed():
+    graph = defs.resolve_asset_graph()
+    for model, feed in (("stg_msds__records", "msds"), ("stg_ps__enrollment", "ps_enrollment"),
+                        ("stg_ps__awards", "ps_awards")):
+        parents = {p.to_user_string() for p in graph.get(dg.AssetKey(["staging", model])).parent_keys}
+        assert f"raw/{feed}" in parents
+
+
+def test_assets_are_grouped_by_stage():
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"ingest", "staging", "reference"} <= groups
+    assert graph.get(dg.AssetKey(["raw", "msds"])).group_name == "ingest"
+
+
+def test_workspace_points_at_the_code_location():
+    import yaml
+
+    from orchestration.lib.paths import REPO_ROOT
+
+    ws = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
+    assert ws["load_from"][0]["python_module"]["module_name"] == "orchestration.definitions"

@@ -1,0 +1,43 @@
+"""End to end: what `make demo` does, in a fresh SLEDS_HOME, through the CLI."""
+
+import json
+import subprocess
+
+import duckdb
+import pytest
+
+from tests.conftest import subprocess_env, venv_bin
+
+pytestmark = pytest.mark.e2e
+
+
+def run(args, env, timeout=900):
+    return subprocess.run([venv_bin("sleds"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_generates_builds_and_answers_queries(tmp_path):
+    home = tmp_path / "home"
+    env = subprocess_env(SLEDS_HOME=str(home))
+    env.pop("SLEDS_LANDING", None)
+    gen = run(["generate", "--scale", "demo", "--seed", "42", "--out", str(home / "demo")], env)
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    build = run(["build"], env)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    out = build.stdout
+    assert "build succeeded" in out
+    for key in ("raw/msds", "raw/ps_enrollment", "raw/ps_awards", "staging/stg_msds__records"):
+        assert f"materialized {key}" in out
+    assert "make ui" in out and "sleds query" in out  # where to look next
+    summary = json.loads((home / "demo" / "generation.json").read_text())
+    wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert wh.execute("select count(*) from staging.stg_msds__records").fetchone()[0] == summary["rows"]["msds"]
+    assert wh.execute("select count(*) from staging.stg_ps__awards").fetchone()[0] == summary["rows"]["ps_awards"]
+    assert (home / "vault" / "vault.duckdb").exists()
+    wh.close()
+    q = run(["query", "select count(*) as n from staging.stg_ps__enrollment", "--format", "csv"], env)
+    assert q.returncode == 0 and q.stdout.splitlines()[-1] == str(summary["rows"]["ps_enrollment"])
+    # the query command cannot reach the vault
+    vault = home / "vault" / "vault.duckdb"
+    sneaky = run(["query", f"attach '{vault}' as v; select count(*) from v.landing.msds_identity"], env)
+    assert sneaky.returncode != 0 or "failed" in sneaky.stdout
+    assert "Permission Error" in sneaky.stdout or "disabled" in sneaky.stdout
