@@ -1,9 +1,9 @@
 """`sleds`: the product's command line.
 
-    sleds generate --scale {tiny,demo,state} --seed N --out DIR
-    sleds build            materialize every asset in process (what the UI shows)
-    sleds query "SQL"      read-only SQL against the warehouse (never the vault)
-    sleds info             where everything lives
+sleds generate --scale {tiny,demo,state} --seed N --out DIR
+sleds build            materialize every asset in process (what the UI shows)
+sleds query "SQL"      read-only SQL against the warehouse (never the vault)
+sleds info             where everything lives
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve()
     _print(f"generating {args.scale} feeds (seed {args.seed}) into {out}")
-    summary = generate(args.scale, args.seed, out, fmt=args.format,
-                       progress=lambda m: _print(f"  {m}"))
+    summary = generate(args.scale, args.seed, out, fmt=args.format, progress=lambda m: _print(f"  {m}"))
     for feed, rows in summary["rows"].items():
         _print(f"  {feed:<14} {summary['files'][feed]:>6,} files {rows:>12,} rows")
     _print(f"done in {summary['seconds']}s: landing folder {out / 'landing'}")
@@ -44,10 +43,7 @@ def _instance():
     config = home / "dagster.yaml"
     if not config.exists():
         # one writer per DuckDB file: the warehouse pool runs one step at a time
-        config.write_text(
-            "concurrency:\n  pools:\n    default_limit: 1\n"
-            "telemetry:\n  enabled: false\n"
-        )
+        config.write_text("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -76,8 +72,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     def poll() -> list[StepLine]:
         lines = []
         for rec in instance.all_logs(run_id, of_type=set(wanted)):
-            key = (rec.timestamp, rec.step_key, rec.dagster_event.event_type_value,
-                   rec.dagster_event.message)
+            key = (
+                rec.timestamp,
+                rec.step_key,
+                rec.dagster_event.event_type_value,
+                rec.dagster_event.message,
+            )
             if key in seen:
                 continue
             seen.add(key)
@@ -106,8 +106,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         sys.stdout = log
         try:
             outcome = run_with_progress(
-                lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
-                                               run_config=quiet),
+                lambda: job.execute_in_process(
+                    instance=instance, run_id=run_id, raise_on_error=False, run_config=quiet
+                ),
                 poll,
                 lambda line: print(line, file=terminal, flush=True),
             )
@@ -134,12 +135,10 @@ def _summary() -> None:
     con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
     try:
         rows = con.execute(
-            "select schema_name, table_name, estimated_size from duckdb_tables() "
-            "order by schema_name, table_name"
+            "select schema_name, table_name, estimated_size from duckdb_tables() order by schema_name, table_name"
         ).fetchall()
         views = con.execute(
-            "select schema_name, view_name from duckdb_views() where not internal "
-            "order by schema_name, view_name"
+            "select schema_name, view_name from duckdb_views() where not internal order by schema_name, view_name"
         ).fetchall()
     finally:
         con.close()

@@ -6,11 +6,18 @@ from orchestration.lib.build_runner import StepLine, run_with_progress
 
 
 def test_progress_lines_are_emitted_and_outcome_collected():
-    events = [[StepLine("started", "raw_msds", "")], [StepLine("materialized", "raw/msds", "")],
-              [StepLine("failed", "dbt", "boom")]]
+    events = [
+        [StepLine("started", "raw_msds", "")],
+        [StepLine("materialized", "raw/msds", "")],
+        [StepLine("failed", "dbt", "boom")],
+    ]
     printed = []
-    outcome = run_with_progress(lambda: SimpleNamespace(success=False),
-                                lambda: events.pop(0) if events else [], printed.append, interval=0.01)
+    outcome = run_with_progress(
+        lambda: SimpleNamespace(success=False),
+        lambda: events.pop(0) if events else [],
+        printed.append,
+        interval=0.01,
+    )
     assert outcome.materialized == ["raw/msds"]
     assert outcome.failures == ["dbt: boom"]
     assert not outcome.success

@@ -9,14 +9,21 @@ from orchestration.definitions import defs
 def test_definitions_load_with_ingest_and_dbt_assets():
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"raw/msds", "raw/ps_enrollment", "raw/ps_awards"} <= keys
-    assert {"staging/stg_msds__records", "staging/stg_ps__enrollment", "staging/stg_ps__awards"} <= keys
+    assert {
+        "staging/stg_msds__records",
+        "staging/stg_ps__enrollment",
+        "staging/stg_ps__awards",
+    } <= keys
     assert {"reference/code_sets", "reference/msds_collection_calendar"} <= keys
 
 
 def test_staging_models_depend_on_their_raw_feed():
     graph = defs.resolve_asset_graph()
-    for model, feed in (("stg_msds__records", "msds"), ("stg_ps__enrollment", "ps_enrollment"),
-                        ("stg_ps__awards", "ps_awards")):
+    for model, feed in (
+        ("stg_msds__records", "msds"),
+        ("stg_ps__enrollment", "ps_enrollment"),
+        ("stg_ps__awards", "ps_awards"),
+    ):
         parents = {p.to_user_string() for p in graph.get(dg.AssetKey(["staging", model])).parent_keys}
         assert f"raw/{feed}" in parents
 

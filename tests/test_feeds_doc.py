@@ -23,8 +23,15 @@ def documented_columns() -> dict[str, list[tuple[str, str, bool, bool, bool]]]:
             continue
         row = re.match(r"^\| (\d+) \| `(\w+)` \|[^|]*\| ([^|]+) \| (yes)? ?\| (yes)? ?\| (yes)? ?\|", line)
         if feed and row:
-            out[feed].append((row.group(2), row.group(3).split()[0], bool(row.group(4)),
-                              bool(row.group(5)), bool(row.group(6))))
+            out[feed].append(
+                (
+                    row.group(2),
+                    row.group(3).split()[0],
+                    bool(row.group(4)),
+                    bool(row.group(5)),
+                    bool(row.group(6)),
+                )
+            )
     return out
 
 

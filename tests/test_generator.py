@@ -24,8 +24,7 @@ def digest(folder: Path) -> str:
 def feed_sql(out: Path, feed: str) -> str:
     names = [c.name for c in feed_layout(feed)]
     cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in names) + "}"
-    return (f"read_csv('{out}/landing/{feed}/**/*.csv', header=true, columns={cols}, "
-            f"auto_detect=false, filename=true)")
+    return f"read_csv('{out}/landing/{feed}/**/*.csv', header=true, columns={cols}, auto_detect=false, filename=true)"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,9 @@ def con(demo_feeds):
     c = duckdb.connect(config={"threads": 1})
     for feed in ("msds", "ps_enrollment", "ps_awards"):
         c.execute(f"create table {feed} as select * from {feed_sql(demo_feeds, feed)}")
-        c.execute(f"create table truth_{feed} as select * from read_parquet('{demo_feeds}/ground_truth/{feed}.parquet')")
+        c.execute(
+            f"create table truth_{feed} as select * from read_parquet('{demo_feeds}/ground_truth/{feed}.parquet')"
+        )
         # each feed row with its true person and injected defect (file + row number)
         c.execute(f"""create table {feed}_t as
             select f.* exclude (file, rn, filename), t.person_id, t.defect from
@@ -97,46 +98,100 @@ def test_msds_covers_the_domain_cases(con):
     assert q(con, "select count(*) from msds where nighttime_residence <> '00'")[0][0] > 0
     assert q(con, "select count(*) from msds where migrant = 'Y'")[0][0] > 0
     # SRM: AS OF and certification dates, some outside the window or certified late
-    srm = q(con, "select count(*), count(as_of_date), count(certification_date) from msds where collection = 'SRM'")[0]
+    srm = q(
+        con,
+        "select count(*), count(as_of_date), count(certification_date) from msds where collection = 'SRM'",
+    )[0]
     assert srm[0] > 0 and srm[0] == srm[1] == srm[2]
     assert q(con, "select count(*) from msds where collection <> 'SRM' and as_of_date is not null")[0][0] == 0
     # students move between districts: one person, several districts in a year
-    assert q(con, """select count(*) from (select person_id from msds_t where collection='EOY'
-                     group by person_id, school_year having count(distinct district_code) > 1)""")[0][0] > 0
+    assert (
+        q(
+            con,
+            """select count(*) from (select person_id from msds_t where collection='EOY'
+                     group by person_id, school_year having count(distinct district_code) > 1)""",
+        )[0][0]
+        > 0
+    )
     # economic disadvantage gained mid-year (fall 00, spring eligible)
-    assert q(con, """select count(*) from msds_t f join msds_t s using (person_id, school_year)
+    assert (
+        q(
+            con,
+            """select count(*) from msds_t f join msds_t s using (person_id, school_year)
                      where f.collection='FALL' and s.collection='SPRING'
-                       and f.nutrition_eligibility='00' and s.nutrition_eligibility<>'00'""")[0][0] > 0
+                       and f.nutrition_eligibility='00' and s.nutrition_eligibility<>'00'""",
+        )[0][0]
+        > 0
+    )
 
 
 def test_identity_noise_and_twins_exist(con):
     # a person with two UICs (reissued on a move)
-    assert q(con, """select count(*) from (select person_id from msds_t where defect is null
-                     group by 1 having count(distinct uic) > 1)""")[0][0] > 0
+    assert (
+        q(
+            con,
+            """select count(*) from (select person_id from msds_t where defect is null
+                     group by 1 having count(distinct uic) > 1)""",
+        )[0][0]
+        > 0
+    )
     # twins: two persons sharing birthdate and surname and address
-    assert q(con, """select count(*) from (select date_of_birth, last_name, street_address
+    assert (
+        q(
+            con,
+            """select count(*) from (select date_of_birth, last_name, street_address
                      from msds_t where collection='FALL' and school_year='2018-19' and defect is null
-                     group by all having count(distinct person_id) = 2)""")[0][0] > 0
+                     group by all having count(distinct person_id) = 2)""",
+        )[0][0]
+        > 0
+    )
     ps = "(select * from ps_enrollment_t union all by name select * from ps_awards_t)"
     # surname changes, placeholder and shared SSNs, missing MARSS numbers
-    assert q(con, f"select count(*) from (select person_id from {ps} group by 1 having count(distinct last_name) > 1)")[0][0] > 0
-    assert q(con, "select count(*) from ps_enrollment where ssn in ('000000000','999999999','123456789')")[0][0] > 0
-    assert q(con, f"""select count(*) from (select ssn from {ps} where ssn not in ('000000000','999999999','123456789','NA')
-                      group by 1 having count(distinct person_id) > 1)""")[0][0] > 0
+    assert (
+        q(
+            con,
+            f"select count(*) from (select person_id from {ps} group by 1 having count(distinct last_name) > 1)",
+        )[0][0]
+        > 0
+    )
+    assert (
+        q(
+            con,
+            "select count(*) from ps_enrollment where ssn in ('000000000','999999999','123456789')",
+        )[0][0]
+        > 0
+    )
+    assert (
+        q(
+            con,
+            f"""select count(*) from (select ssn from {ps} where ssn not in ('000000000','999999999','123456789','NA')
+                      group by 1 having count(distinct person_id) > 1)""",
+        )[0][0]
+        > 0
+    )
     assert q(con, "select count(*) from ps_enrollment where marss_number is null")[0][0] > 0
 
 
 def test_postsecondary_reaches_k12_graduates_and_others(con):
-    linked = q(con, """select count(distinct e.person_id) from ps_enrollment_t e
-                       join msds_t m on m.person_id = e.person_id and m.exit_status = '01'""")[0][0]
-    others = q(con, """select count(distinct person_id) from ps_enrollment_t
-                       where person_id not in (select person_id from msds_t)""")[0][0]
+    linked = q(
+        con,
+        """select count(distinct e.person_id) from ps_enrollment_t e
+                       join msds_t m on m.person_id = e.person_id and m.exit_status = '01'""",
+    )[0][0]
+    others = q(
+        con,
+        """select count(distinct person_id) from ps_enrollment_t
+                       where person_id not in (select person_id from msds_t)""",
+    )[0][0]
     assert linked > 100 and others > 100
     assert q(con, "select count(*) from ps_enrollment where state_of_residence <> 'MN'")[0][0] > 0
     # the K-12 ID carried in the MARSS element matches the student's UIC for most linked records
-    agree = q(con, """select avg((e.marss_number in (select uic from msds_t m where m.person_id = e.person_id))::int)
+    agree = q(
+        con,
+        """select avg((e.marss_number in (select uic from msds_t m where m.person_id = e.person_id))::int)
                       from ps_enrollment_t e where e.marss_number is not null and e.defect is null
-                        and e.person_id in (select person_id from msds_t)""")[0][0]
+                        and e.person_id in (select person_id from msds_t)""",
+    )[0][0]
     assert 0.95 < agree < 1.0
 
 

@@ -40,8 +40,9 @@ def test_every_row_lands_once_and_pii_goes_only_to_the_vault(tiny_feeds, sleds_h
     first = sorted((tiny_feeds / "landing" / "msds").rglob("msds_fall_*.csv"))[0]
     line = first.read_text().splitlines()[1].split(",")
     rel = first.relative_to(tiny_feeds / "landing").as_posix()
-    got = vault.execute("select uic from landing.msds_identity where source_file = ? and source_row = 1",
-                        [rel]).fetchone()[0]
+    got = vault.execute(
+        "select uic from landing.msds_identity where source_file = ? and source_row = 1", [rel]
+    ).fetchone()[0]
     assert got == line[3]
 
 
@@ -68,7 +69,12 @@ def test_missing_column_fails_the_file_with_its_name(tmp_path, sleds_home):
     lines = victim.read_text().splitlines()
     victim.write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
     with pytest.raises(LandingError, match=r"missing \['cumulative_debt'\]"):
-        load_feed("ps_awards", discover(out / "landing", "ps_awards"), paths.warehouse_path(), paths.vault_path())
+        load_feed(
+            "ps_awards",
+            discover(out / "landing", "ps_awards"),
+            paths.warehouse_path(),
+            paths.vault_path(),
+        )
 
 
 def test_landing_folder_that_does_not_exist_says_how_to_fix_it(tmp_path):

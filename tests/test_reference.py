@@ -38,8 +38,17 @@ def test_domain_codes_are_in_the_code_sets():
 
 def test_pii_columns_are_the_identifiers():
     pii = {c.name for f in FEEDS for c in feed_layout(f) if c.pii}
-    assert {"uic", "last_name", "first_name", "date_of_birth", "ssn", "birthdate", "marss_number",
-            "institution_student_number", "street_address"} <= pii
+    assert {
+        "uic",
+        "last_name",
+        "first_name",
+        "date_of_birth",
+        "ssn",
+        "birthdate",
+        "marss_number",
+        "institution_student_number",
+        "street_address",
+    } <= pii
     assert "gender_identity_a" not in pii and "cumulative_debt" not in pii
 
 
@@ -49,14 +58,21 @@ def test_calendar_covers_every_generated_school_year_and_the_domain_example():
         for coll in ("fall", "spring", "eoy"):
             assert (school_year_label(K12_FIRST_YEAR + t), coll) in cal
     fall = cal[("2012-13", "fall")]
-    assert (fall["testing_window_start"], fall["as_of_start"], fall["as_of_end"],
-            fall["certification_deadline"]) == ("2012-10-09", "2012-10-03", "2012-10-26", "2012-12-04")
+    assert (
+        fall["testing_window_start"],
+        fall["as_of_start"],
+        fall["as_of_end"],
+        fall["certification_deadline"],
+    ) == ("2012-10-09", "2012-10-03", "2012-10-26", "2012-12-04")
     assert cal[("2012-13", "spring")]["testing_window_start"] == "2013-03-05"
 
 
 def test_directories_have_unique_codes_of_the_right_shape():
-    for seed, key, width in (("k12_districts", "district_code", 5), ("k12_buildings", "building_code", 5),
-                             ("institutions", "institution_code", 7)):
+    for seed, key, width in (
+        ("k12_districts", "district_code", 5),
+        ("k12_buildings", "building_code", 5),
+        ("institutions", "institution_code", 7),
+    ):
         codes = [r[key] for r in read_seed(seed)]
         assert len(codes) == len(set(codes))
         assert all(len(c) == width and c.isdigit() for c in codes)

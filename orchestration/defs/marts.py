@@ -1,6 +1,5 @@
 """dbt models (staging -> marts -> releases) as Dagster assets with lineage."""
 
-
 import os
 from collections.abc import Mapping
 from typing import Any

@@ -56,7 +56,8 @@ def run_with_progress(
                 outcome.materialized.append(line.step)
             elif line.kind == "failed":
                 outcome.failures.append(f"{line.step}: {line.message}")
-            emit(f"[{time.monotonic() - began:7.1f}s] {line.kind:<12} {line.step}{(' ' + line.message) if line.message else ''}")
+            detail = f" {line.message}" if line.message else ""
+            emit(f"[{time.monotonic() - began:7.1f}s] {line.kind:<12} {line.step}{detail}")
         return len(lines)
 
     while thread.is_alive():

@@ -51,8 +51,15 @@ def manifest_is_stale(project_dir: Path = paths.DBT_PROJECT_DIR) -> bool:
 def ensure_manifest(project_dir: Path = paths.DBT_PROJECT_DIR) -> Path:
     manifest = project_dir / "target" / "manifest.json"
     if manifest_is_stale(project_dir):
-        cmd = [dbt_executable(), "parse", "--quiet",
-               "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+        cmd = [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+        ]
         done = subprocess.run(cmd, env=dbt_env(), capture_output=True, text=True)
         if done.returncode != 0 or not manifest.exists():
             raise RuntimeError(f"`dbt parse` failed for {project_dir}:\n{done.stdout}\n{done.stderr}")

@@ -68,8 +68,10 @@ def inject(feed: str, cols: dict[str, pa.Array], pid: np.ndarray, seed: int):
         mask[row] = True
         cols[column] = pc.if_else(pa.array(mask), pa.scalar(value, pa.string()), cols[column].cast(pa.string()))
     if duplicate_of is not None:
-        cols = {k: pa.concat_arrays([v.cast(pa.string()), v.cast(pa.string()).slice(duplicate_of, 1)])
-                for k, v in cols.items()}
+        cols = {
+            k: pa.concat_arrays([v.cast(pa.string()), v.cast(pa.string()).slice(duplicate_of, 1)])
+            for k, v in cols.items()
+        }
         pid = np.concatenate([pid, pid[duplicate_of : duplicate_of + 1]])
         defect = np.concatenate([defect, np.array(["duplicate_record"], dtype=object)])
     return cols, pid, defect.tolist()

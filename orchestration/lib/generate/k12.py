@@ -15,12 +15,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from orchestration.lib.generate.directory import K12Directory
-from orchestration.lib.generate.names import NamePool, apply_noise
-from orchestration.lib.generate.people import NEVER, People, race_strings
-from orchestration.lib.generate.rand import hash_uniform, stream
+from orchestration.lib.generate.names import NamePool
+from orchestration.lib.generate.people import People
+from orchestration.lib.generate.rand import stream
 from orchestration.lib.generate.scales import K12_FIRST_YEAR, K12_YEARS, Scale, school_year_label
 from orchestration.lib.reference import read_seed
 
@@ -38,9 +37,28 @@ _DISABILITY = (
     ["12", "10", "06", "14", "01", "02", "11", "13", "03", "05", "04", "15", "16"],
     [0.35, 0.2, 0.15, 0.11, 0.06, 0.05, 0.03, 0.01, 0.015, 0.01, 0.007, 0.005, 0.003],
 )
-_STREETS = ["Main St", "Oak Ave", "Maple St", "Cedar Ln", "Park Ave", "Lake Dr", "Pine St", "2nd St",
-            "Elm St", "River Rd", "Hill St", "Washington Ave", "Lincoln Ave", "Prairie Rd", "1st Ave",
-            "Birch Ct", "Summit Ave", "Grand Ave", "Spruce Way", "Willow Ln"]
+_STREETS = [
+    "Main St",
+    "Oak Ave",
+    "Maple St",
+    "Cedar Ln",
+    "Park Ave",
+    "Lake Dr",
+    "Pine St",
+    "2nd St",
+    "Elm St",
+    "River Rd",
+    "Hill St",
+    "Washington Ave",
+    "Lincoln Ave",
+    "Prairie Rd",
+    "1st Ave",
+    "Birch Ct",
+    "Summit Ave",
+    "Grand Ave",
+    "Spruce Way",
+    "Willow Ln",
+]
 
 
 def to_days(d: dt.date) -> int:
@@ -60,8 +78,11 @@ class YearDates:
 
     @classmethod
     def for_year(cls, start_year: int) -> YearDates:
-        cal = {r["collection"]: r for r in read_seed("msds_collection_calendar")
-               if r["school_year"] == school_year_label(start_year)}
+        cal = {
+            r["collection"]: r
+            for r in read_seed("msds_collection_calendar")
+            if r["school_year"] == school_year_label(start_year)
+        }
         if {"fall", "spring", "eoy"} - set(cal):
             raise KeyError(f"seeds/msds_collection_calendar.csv has no dates for {school_year_label(start_year)}")
 
@@ -121,9 +142,9 @@ class K12Model:
         self.slot = rng.integers(0, 1 << 30, m)
         arrival = start_days + (self.arrive_frac * 280).astype(np.int64)
         already_here = (t0 == 0) & ~midyear  # enrolled in this district since an earlier year
-        self.entry_day = np.where(
-            already_here, first_day0 - rng.integers(0, grade0 + 1) * 365, arrival
-        ).astype(np.int64)
+        self.entry_day = np.where(already_here, first_day0 - rng.integers(0, grade0 + 1) * 365, arrival).astype(
+            np.int64
+        )
         # 10-digit UICs, unique, in random order
         self.uic = 1_000_000_000 + np.unique(rng.integers(0, 8_000_000_000, int(m * 1.01) + 10))[:m]
         rng.shuffle(self.uic)

@@ -40,7 +40,7 @@ def collection(model: K12Model, t: int, sp: dict, name: str) -> tuple[dict[str, 
         keep = np.ones(len(start), bool)
     rows = np.flatnonzero(keep)
     j = sp["j"][rows]
-    st, en, stat = start[rows], end[rows], status[rows]
+    en, stat = end[rows], status[rows]
     exited = (stat != "") & (en <= count)
     if name == "EOY":  # everyone gets an exit record at year end; 19 = continuing
         stat = np.where(stat == "", "19", stat)
@@ -85,7 +85,11 @@ def _columns(model, t, sp, name, rows, j, count, stat, exited):
     nutrition = np.where(eligible, np.where(model.reduced[j], "02", "01"), "00")
     direct = np.where(eligible & (hash_uniform(model.seed, "dc", pid) < 0.55), "Y", "N")
     homeless_u = hash_uniform(model.seed, f"homeless-{t}", pid)
-    night = np.where(homeless_u < 0.02, np.char.zfill((1 + (homeless_u * 200).astype(int) % 4).astype(str), 2), "00")
+    night = np.where(
+        homeless_u < 0.02,
+        np.char.zfill((1 + (homeless_u * 200).astype(int) % 4).astype(str), 2),
+        "00",
+    )
     # names: legal name with keying noise in about 1 record in 80
     last_idx = people.last[pid]
     first_names = pool.first.take(pa.array(people.first[pid]))
@@ -136,7 +140,11 @@ def _columns(model, t, sp, name, rows, j, count, stat, exited):
         "migrant": pa.array(np.where(model.migrant[j], "Y", "N")),
         "nighttime_residence": pa.array(night),
         "s2e2_building_code": pa.array(
-            np.where(see, dirs.building_code.take(pa.array(np.maximum(s2e2, 0))).to_numpy(zero_copy_only=False), None),
+            np.where(
+                see,
+                dirs.building_code.take(pa.array(np.maximum(s2e2, 0))).to_numpy(zero_copy_only=False),
+                None,
+            ),
             pa.string(),
         ),
         "as_of_date": pa.nulls(n, pa.string()),
@@ -166,7 +174,11 @@ def srm(model: K12Model, t: int, sp: dict, part: int) -> tuple[dict[str, pa.Arra
     kind = rng.random(k)
     as_of = np.where(kind < 0.85, rng.integers(lo, hi + 1, k), lo - rng.integers(5, 40, k))
     late = rng.random(k) < 0.15
-    cert = np.where(late, deadline + rng.integers(1, 30, k), np.minimum(as_of + rng.integers(1, 20, k), deadline))
+    cert = np.where(
+        late,
+        deadline + rng.integers(1, 30, k),
+        np.minimum(as_of + rng.integers(1, 20, k), deadline),
+    )
     # what the SRM changes: grade correction, residency, a disability or an exit
     change = rng.integers(0, 4, k)
     grade = np.array(cols["grade"].to_pylist(), dtype=object)
@@ -180,9 +192,16 @@ def srm(model: K12Model, t: int, sp: dict, part: int) -> tuple[dict[str, pa.Arra
     dis[(change == 2)] = "12"
     cols["primary_disability"] = pa.array(dis.tolist(), pa.string())
     ex = change == 3
-    cols["exit_status"] = pa.array(np.where(ex, "12", np.array(cols["exit_status"].to_pylist(), dtype=object)).tolist(), pa.string())
+    cols["exit_status"] = pa.array(
+        np.where(ex, "12", np.array(cols["exit_status"].to_pylist(), dtype=object)).tolist(),
+        pa.string(),
+    )
     cols["exit_date"] = pa.array(
-        np.where(ex, _dates(as_of).to_numpy(zero_copy_only=False), np.array(cols["exit_date"].to_pylist(), dtype=object)).tolist(),
+        np.where(
+            ex,
+            _dates(as_of).to_numpy(zero_copy_only=False),
+            np.array(cols["exit_date"].to_pylist(), dtype=object),
+        ).tolist(),
         pa.string(),
     )
     cols["collection"] = pa.repeat(pa.scalar("SRM"), k)

@@ -61,8 +61,21 @@ class NamePool:
 
 
 _KEYBOARD_NEIGHBOURS = {
-    "a": "sq", "e": "wr", "i": "uo", "o": "ip", "n": "bm", "r": "et", "s": "ad", "t": "ry",
-    "l": "k", "m": "n", "h": "gj", "c": "xv", "d": "sf", "y": "tu", "u": "yi",
+    "a": "sq",
+    "e": "wr",
+    "i": "uo",
+    "o": "ip",
+    "n": "bm",
+    "r": "et",
+    "s": "ad",
+    "t": "ry",
+    "l": "k",
+    "m": "n",
+    "h": "gj",
+    "c": "xv",
+    "d": "sf",
+    "y": "tu",
+    "u": "yi",
 }
 
 
@@ -117,8 +130,8 @@ def swap_day_month(days: np.ndarray, mask: np.ndarray) -> np.ndarray:
     months = (d.astype("datetime64[M]") - years).astype(int) + 1
     dom = (d - d.astype("datetime64[M]")).astype(int) + 1
     ok = mask & (dom <= 12) & (dom != months)
-    swapped = (
-        years[ok] + (dom[ok] - 1).astype("timedelta64[M]")
-    ).astype("datetime64[D]") + (months[ok] - 1).astype("timedelta64[D]")
+    swapped = (years[ok] + (dom[ok] - 1).astype("timedelta64[M]")).astype("datetime64[D]") + (months[ok] - 1).astype(
+        "timedelta64[D]"
+    )
     out[ok] = swapped.astype(np.int64)
     return out

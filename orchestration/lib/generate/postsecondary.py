@@ -27,20 +27,53 @@ from orchestration.lib.generate.writer import FeedWriter
 from orchestration.lib.reference import NOT_APPLICABLE, read_seed
 
 SEASONS = ("SU", "FA", "WI", "SP")
-_CIPS = ["24.0101", "51.3801", "52.0201", "11.0701", "14.0901", "26.0101", "42.0101", "13.1202",
-         "45.1001", "51.0601", "47.0604", "46.0302", "12.0500", "43.0104", "50.0409", "27.0101",
-         "09.0101", "23.0101", "40.0501", "52.0301", "51.0801", "15.0303", "44.0701", "31.0505"]
+_CIPS = [
+    "24.0101",
+    "51.3801",
+    "52.0201",
+    "11.0701",
+    "14.0901",
+    "26.0101",
+    "42.0101",
+    "13.1202",
+    "45.1001",
+    "51.0601",
+    "47.0604",
+    "46.0302",
+    "12.0500",
+    "43.0104",
+    "50.0409",
+    "27.0101",
+    "09.0101",
+    "23.0101",
+    "40.0501",
+    "52.0301",
+    "51.0801",
+    "15.0303",
+    "44.0701",
+    "31.0505",
+]
 _OUT_OF_STATE = ["WI", "IA", "ND", "SD", "MI", "IL", "CA", "TX", "NY", "FL", "OH", "ON", "MB"]
 _PLACEHOLDER_SSNS = np.array([0, 999_999_999, 123_456_789])
-_DETAIL = {16: ["HMO", "VIE", "KAR", "IND", "CHI"], 8: ["SOM", "ETH", "LIB", "AFA"],
-           1: ["MEX", "PUR", "ECU"], 32: ["OJI", "DAK"], 2: ["EUR", "SCA"], 4: ["OTH"]}
+_DETAIL = {
+    16: ["HMO", "VIE", "KAR", "IND", "CHI"],
+    8: ["SOM", "ETH", "LIB", "AFA"],
+    1: ["MEX", "PUR", "ECU"],
+    32: ["OJI", "DAK"],
+    2: ["EUR", "SCA"],
+    4: ["OTH"],
+}
 _TRIBES = ["RL", "WE", "LL", "ML", "BF", "FDL", "GP", "LS", "US", "PIC", "SMS", "OTH"]
 _NA_GROUPS = {
     "gender_identity": [f"gender_identity_{x}" for x in "abcd"],
     "tribe": [f"tribe_enrolled_{x}" for x in "ab"] + [f"tribe_descended_{x}" for x in "abcd"],
     "detailed_race": [f"race_detail_{x}" for x in "abcd"],
-    "act_composite": ["act_composite"], "hs_gpa": ["hs_gpa"], "first_generation": ["first_generation"],
-    "ssn": ["ssn"], "disabling_condition": ["disabling_condition"], "veteran_status": ["veteran_status"],
+    "act_composite": ["act_composite"],
+    "hs_gpa": ["hs_gpa"],
+    "first_generation": ["first_generation"],
+    "ssn": ["ssn"],
+    "disabling_condition": ["disabling_condition"],
+    "veteran_status": ["veteran_status"],
     "citizenship_status": ["citizenship_status"],
 }
 # award level sought -> years of full enrolment to complete
@@ -99,8 +132,16 @@ def _days(year: int, month_day: str) -> int:
     return to_days(dt.date(year, m, d))
 
 
-def generate(scale: Scale, seed: int, people: People, pool: NamePool, inst: Institutions,
-             k12: K12Outcomes, writer: FeedWriter, progress) -> None:
+def generate(
+    scale: Scale,
+    seed: int,
+    people: People,
+    pool: NamePool,
+    inst: Institutions,
+    k12: K12Outcomes,
+    writer: FeedWriter,
+    progress,
+) -> None:
     rng = stream(seed, "ps-entrants")
     two_year = np.isin(inst.sector, ["public_2yr", "tribal", "private_for_profit"])
     p2 = np.where(two_year, inst.p, 0)
@@ -116,8 +157,20 @@ def generate(scale: Scale, seed: int, people: People, pool: NamePool, inst: Inst
         level = np.where(four, "05", rng.choice(["03", "01", "02"], n, p=[0.7, 0.15, 0.15]))
         graduate = np.zeros(n, bool) if level_grad is None else level_grad
         level = np.where(graduate, "07", level)
-        parts.append(Students(pid, chosen, fy, season, level, np.zeros(n, bool), state, hs_year,
-                              graduate, np.zeros(n) if prior is None else prior))
+        parts.append(
+            Students(
+                pid,
+                chosen,
+                fy,
+                season,
+                level,
+                np.zeros(n, bool),
+                state,
+                hs_year,
+                graduate,
+                np.zeros(n) if prior is None else prior,
+            )
+        )
 
     # K-12 graduates who enrol in the state
     gp, gy = np.concatenate(k12.grad_pid), np.concatenate(k12.grad_year)
@@ -130,8 +183,20 @@ def generate(scale: Scale, seed: int, people: People, pool: NamePool, inst: Inst
     take = rng.random(len(pp)) < 0.06
     pp, pf = pp[take], pf[take]
     n = len(pp)
-    parts.append(Students(pp, rng.choice(len(inst.p), n, p=p2), pf, np.full(n, 1), np.full(n, "00"),
-                          np.ones(n, bool), np.full(n, "MN"), np.zeros(n, int), np.zeros(n, bool), np.zeros(n)))
+    parts.append(
+        Students(
+            pp,
+            rng.choice(len(inst.p), n, p=p2),
+            pf,
+            np.full(n, 1),
+            np.full(n, "00"),
+            np.ones(n, bool),
+            np.full(n, "MN"),
+            np.zeros(n, int),
+            np.zeros(n, bool),
+            np.zeros(n),
+        )
+    )
     # people from outside the K-12 window: out-of-state graduates, earlier in-state
     # graduates and adults, each fiscal year; plus students already enrolled in FY2019
     per_year = max(4, int(len(gp) / max(1, len(k12.grad_pid)) * scale.adult_entrant_ratio))
@@ -186,8 +251,29 @@ def _simulate(scale, seed, people, pool, inst, k12, writer, s: Students, two_yea
             rows = np.flatnonzero(on)
             if len(rows):
                 enrolled_this_year[rows] = True
-                _write_terms(seed, people, pool, inst, writer, s, rows, fy, season, calendar, inst_of, level,
-                             years, acc_units, transfer_units, gpa_pts, gpa_units, uic, zips, swd, rng)
+                _write_terms(
+                    seed,
+                    people,
+                    pool,
+                    inst,
+                    writer,
+                    s,
+                    rows,
+                    fy,
+                    season,
+                    calendar,
+                    inst_of,
+                    level,
+                    years,
+                    acc_units,
+                    transfer_units,
+                    gpa_pts,
+                    gpa_units,
+                    uic,
+                    zips,
+                    swd,
+                    rng,
+                )
         # end of fiscal year: complete, persist, transfer or stop out
         years[enrolled_this_year] += 1
         # reaching the expected length makes completion likely, not certain
@@ -253,7 +339,6 @@ def _identity(seed, people, pool, inst_idx, pid, on_day, k12_uic=None):
     person x institution, so every term from one institution agrees)."""
     key = pid * 1000 + inst_idx
     u = hash_uniform(seed, "id-noise", key)
-    female = people.female[pid]
     married = (people.married_day[pid] <= on_day) & (hash_uniform(seed, "married-update", key) < 0.85)
     last_idx = np.where(married, people.married_last[pid], people.last[pid])
     first_kind = np.select([u < 0.015, u < 0.035, u < 0.045], [1, 2, 3], 0)
@@ -264,7 +349,10 @@ def _identity(seed, people, pool, inst_idx, pid, on_day, k12_uic=None):
     mid_u = hash_uniform(seed, "mid", key)
     middle = pool.first.take(pa.array(np.maximum(mid, 0)))
     middle = apply_noise(middle, np.where(mid_u < 0.3, 4, 0), mid_u, pool)
-    middle = pa.array(np.where((mid >= 0) & (mid_u < 0.9), middle.to_numpy(zero_copy_only=False), None), pa.string())
+    middle = pa.array(
+        np.where((mid >= 0) & (mid_u < 0.9), middle.to_numpy(zero_copy_only=False), None),
+        pa.string(),
+    )
     birth = swap_day_month(people.birth[pid], hash_uniform(seed, "dm-swap", key) < 0.01)
     # SSN noise: typo, placeholder, someone else's (shared), missing
     ssn = people.ssn[pid].copy()
@@ -301,7 +389,13 @@ def _race(people, pid, u):
     aian = (race & 32).astype(bool)
     enrolled = aian & (((u * 17) % 1) < 0.6)
     descended = aian & ~enrolled & (((u * 19) % 1) < 0.7)
-    return code, detail_a, detail_b, np.where(enrolled, tribe, None), np.where(descended, tribe, None)
+    return (
+        code,
+        detail_a,
+        detail_b,
+        np.where(enrolled, tribe, None),
+        np.where(descended, tribe, None),
+    )
 
 
 def _demographics(seed, people, pid, inst_idx, u, sex_na=None):
@@ -309,7 +403,8 @@ def _demographics(seed, people, pid, inst_idx, u, sex_na=None):
     gi_u = hash_uniform(seed, "gi", pid)
     gi_a = np.where(female, "W", "M").astype(object)
     gi_a[gi_u < 0.035] = np.array(["TW", "TM", "NB", "GQ", "TS", "OT", "PN"], dtype=object)[
-        (gi_u[gi_u < 0.035] / 0.005).astype(int) % 7]
+        (gi_u[gi_u < 0.035] / 0.005).astype(int) % 7
+    ]
     gi_b = np.where(gi_u < 0.008, "GQ", None)
     sex = np.where(female, "F", "M").astype(object)
     sex[u > 0.99] = "U"
@@ -349,8 +444,29 @@ def _apply_not_applicable(cols: dict, inst: Institutions, inst_idx: np.ndarray) 
     return cols
 
 
-def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows, fy, season, calendar,
-                 inst_of, level, years, acc_units, transfer_units, gpa_pts, gpa_units, uic_tab, zip_tab, swd, rng):
+def _write_terms(
+    seed,
+    people,
+    pool,
+    inst,
+    writer: FeedWriter,
+    s: Students,
+    rows,
+    fy,
+    season,
+    calendar,
+    inst_of,
+    level,
+    years,
+    acc_units,
+    transfer_units,
+    gpa_pts,
+    gpa_units,
+    uic_tab,
+    zip_tab,
+    swd,
+    rng,
+):
     rows = rows[np.argsort(inst_of[rows], kind="stable")]
     pid = s.pid[rows]
     ii = inst_of[rows]
@@ -358,6 +474,7 @@ def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows
     quarter = inst.quarter[ii]
     term_type = np.where(quarter, "Q", "S")
     cal_year = fy - 1 if season in ("SU", "FA") else fy
+
     # semester calendars have no winter term; only quarter rows reach here for WI
     def day(t, col):
         row = calendar.get((t, season)) or calendar[("Q", season)]
@@ -375,9 +492,11 @@ def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows
     attempted = np.where(s.pseo[rows], rng.integers(3, 8, n), attempted)
     completed = np.floor(attempted * np.clip(rng.normal(0.9, 0.15, n), 0, 1))
     first_year = years[rows] < 1
-    rem_p = np.where(two := (inst.sector[ii] == "public_2yr"), 0.35, 0.08) * first_year * ~s.pseo[rows]
-    rem = {k: np.where(rng.random(n) < rem_p * w, rng.choice([3.0, 4.0], n), 0.0)
-           for k, w in (("math", 1.0), ("reading", 0.45), ("writing", 0.5), ("other", 0.1))}
+    rem_p = np.where(inst.sector[ii] == "public_2yr", 0.35, 0.08) * first_year * ~s.pseo[rows]
+    rem = {
+        k: np.where(rng.random(n) < rem_p * w, rng.choice([3.0, 4.0], n), 0.0)
+        for k, w in (("math", 1.0), ("reading", 0.45), ("writing", 0.5), ("other", 0.1))
+    }
     rem_done = {k: np.where(rng.random(n) < 0.75, v, 0.0) for k, v in rem.items()}
     term_gpa = np.clip(rng.normal(2.95, 0.65, n), 0, 4)
     gpa_pts[rows] += term_gpa * completed
@@ -414,7 +533,9 @@ def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows
         "first_name": ident["first"],
         "middle_name": ident["middle"],
         "ssn": ident["ssn"],
-        "institution_student_number": _text(np.char.add("S", (100_000_000 + (pid * 104_729 + ii * 7) % 900_000_000).astype(str))),
+        "institution_student_number": _text(
+            np.char.add("S", (100_000_000 + (pid * 104_729 + ii * 7) % 900_000_000).astype(str))
+        ),
         "marss_number": _text(marss, has_marss),
         **demo,
         "birthdate": _date_text(ident["birth"]),
@@ -426,7 +547,8 @@ def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows
         "county_of_residence": _text(np.char.zfill((1 + 2 * ((zip_code * 7) % 87)).astype(str), 3), in_state),
         "zip_code": _text(np.char.zfill(zip_code.astype(str), 5)),
         "secondary_school_experience": _text(
-            np.where(people.k12[pid] | prior_instate, "1", np.where(in_state, "5", "4")), undergrad),
+            np.where(people.k12[pid] | prior_instate, "1", np.where(in_state, "5", "4")), undergrad
+        ),
         "hs_graduation_year": _text(s.hs_year[rows], undergrad & (s.hs_year[rows] > 1950)),
         "act_composite": _text(act, undergrad & recent & (hash_uniform(seed, "act", pid) < 0.7)),
         "hs_gpa": _decimal(np.clip(rng.normal(3.2, 0.5, n), 0.5, 4.0), 2, undergrad & recent),
@@ -455,9 +577,17 @@ def _write_terms(seed, people, pool, inst, writer: FeedWriter, s: Students, rows
         "transfer_units": _decimal(transfer_units[rows], 1),
     }
     cols = _apply_not_applicable(cols, inst, ii)
-    _write_by_institution(writer, "ps_enrollment", cols, pid, ii, inst, seed,
-                          lambda code: f"ps_enrollment/FY{fy}/enrollment_{code}_FY{fy}_{season}",
-                          inject=(season == "FA"))
+    _write_by_institution(
+        writer,
+        "ps_enrollment",
+        cols,
+        pid,
+        ii,
+        inst,
+        seed,
+        lambda code: f"ps_enrollment/FY{fy}/enrollment_{code}_FY{fy}_{season}",
+        inject=(season == "FA"),
+    )
 
 
 def _write_awards(seed, people, pool, inst, writer, s: Students, rows, fy, inst_of, level, rng):
@@ -488,7 +618,9 @@ def _write_awards(seed, people, pool, inst, writer, s: Students, rows, fy, inst_
         "first_name": ident["first"],
         "middle_name": ident["middle"],
         "ssn": ident["ssn"],
-        "institution_student_number": _text(np.char.add("S", (100_000_000 + (pid * 104_729 + ii * 7) % 900_000_000).astype(str))),
+        "institution_student_number": _text(
+            np.char.add("S", (100_000_000 + (pid * 104_729 + ii * 7) % 900_000_000).astype(str))
+        ),
         **_demographics(seed, people, pid, ii, u),
         "birthdate": _date_text(ident["birth"]),
         "state_of_residence": _text(s.state[rows]),
@@ -501,8 +633,17 @@ def _write_awards(seed, people, pool, inst, writer, s: Students, rows, fy, inst_
         "cumulative_debt": _text(debt, report_debt & ~optional_missing),
     }
     cols = _apply_not_applicable(cols, inst, ii)
-    _write_by_institution(writer, "ps_awards", cols, pid, ii, inst, seed,
-                          lambda code: f"ps_awards/FY{fy}/awards_{code}_FY{fy}", inject=True)
+    _write_by_institution(
+        writer,
+        "ps_awards",
+        cols,
+        pid,
+        ii,
+        inst,
+        seed,
+        lambda code: f"ps_awards/FY{fy}/awards_{code}_FY{fy}",
+        inject=True,
+    )
 
 
 def _write_by_institution(writer, feed, cols, pid, ii, inst, seed, relpath, inject):

@@ -54,7 +54,14 @@ def generate(
                 writer.write("msds", f"msds/{sy}/msds_srm_{sy}_{part:02d}", cols, pid)
             progress(f"MSDS {sy}: {len(np.unique(spells['j']))} students")
         postsecondary.generate(
-            scale, seed, people, pool, Institutions.from_seeds(scale.institutions), ps_inputs, writer, progress
+            scale,
+            seed,
+            people,
+            pool,
+            Institutions.from_seeds(scale.institutions),
+            ps_inputs,
+            writer,
+            progress,
         )
     finally:
         writer.close()

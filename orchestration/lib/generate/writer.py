@@ -60,9 +60,7 @@ class FeedWriter:
         if self.fmt == "csv":
             with open(tmp, "wb") as sink:
                 sink.write((",".join(names) + "\n").encode())
-                pacsv.write_csv(
-                    table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none")
-                )
+                pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
         else:
             pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)

@@ -47,9 +47,7 @@ def discover(landing: Path, feed: str) -> list[LandingFile]:
     if feed not in FEEDS:
         raise LandingError(f"unknown feed {feed!r}; feeds are {', '.join(FEEDS)}")
     if not landing.is_dir():
-        raise LandingError(
-            f"landing folder {landing} does not exist: run `sleds generate` or set SLEDS_LANDING"
-        )
+        raise LandingError(f"landing folder {landing} does not exist: run `sleds generate` or set SLEDS_LANDING")
     pattern = _PATTERNS[feed]
     root = landing / feed
     found, misnamed = [], []
