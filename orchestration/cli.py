@@ -49,9 +49,8 @@ def _instance():
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import dagster as dg
-
-    from orchestration.lib.build_runner import StepLine, run_with_progress
+    from orchestration.lib.ingest.landing import LandingError
+    from orchestration.lib.ingest.plan import plan
 
     landing = paths.landing_dir()
     _print(f"SLEDS_HOME    {paths.sleds_home()}")
@@ -59,7 +58,53 @@ def cmd_build(args: argparse.Namespace) -> int:
     instance = _instance()
     from orchestration.definitions import defs
 
-    job = defs.resolve_implicit_global_asset_job_def()
+    began = time.monotonic()
+    try:
+        planned = plan(landing, paths.warehouse_path())
+    except LandingError as exc:
+        _print(f"cannot build: {exc}")
+        return 2
+    todo = [p for p in planned if args.full or p.reason != "unchanged"]
+    _print(f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load "
+           f"({sum(p.reason == 'new' for p in todo)} new, {sum(p.reason == 'changed' for p in todo)} changed"
+           f"{', all reloaded (--full)' if args.full else ''})")
+    for feed in {p.feed for p in planned}:
+        name = f"{feed}_partitions"
+        known = set(instance.get_dynamic_partitions(name))
+        instance.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
+    failed = 0
+    for i, p in enumerate(todo, 1):
+        job = defs.resolve_job_def(f"ingest_{p.feed}")
+        config = {"ops": {f"raw__{p.feed}": {"config": {"force": bool(args.full)}}}}
+        t0 = time.monotonic()
+        result = job.execute_in_process(instance=instance, partition_key=p.key, run_config=config,
+                                        raise_on_error=False)
+        line = f"[{time.monotonic() - began:7.1f}s] ingest {i}/{len(todo)} {p.feed} {p.key} ({p.reason})"
+        if result.success:
+            meta = result.get_asset_materialization_events()[0].materialization.metadata
+            counts = {k: meta[k].value for k in ("rows_read", "rows_loaded", "rows_quarantined")}
+            _print(f"{line}: {counts['rows_read']:,} read, {counts['rows_loaded']:,} loaded, "
+                   f"{counts['rows_quarantined']:,} quarantined in {time.monotonic() - t0:.1f}s")
+        else:
+            failed += 1
+            errors = [e.message for e in result.all_events if e.is_failure and e.message]
+            _print(f"{line}: FAILED: {(errors[-1] if errors else 'see the UI').splitlines()[0][:300]}")
+    if failed:
+        _print(f"\n{failed} partition(s) failed to load; nothing of them was written. Fix the files and rerun.")
+        return 1
+    outcome = _run_marts(defs, instance)
+    if outcome is None:
+        return 1
+    _print(f"total {time.monotonic() - began:.0f}s")
+    return 0 if outcome else 1
+
+
+def _run_marts(defs, instance) -> bool | None:
+    import dagster as dg
+
+    from orchestration.lib.build_runner import StepLine, run_with_progress
+
+    job = defs.resolve_job_def("marts")
     run_id = str(uuid.uuid4())
     seen: set = set()
     wanted = {
@@ -72,20 +117,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     def poll() -> list[StepLine]:
         lines = []
         for rec in instance.all_logs(run_id, of_type=set(wanted)):
-            key = (
-                rec.timestamp,
-                rec.step_key,
-                rec.dagster_event.event_type_value,
-                rec.dagster_event.message,
-            )
+            ev = rec.dagster_event
+            key = (rec.timestamp, rec.step_key, ev.event_type_value, ev.message)
             if key in seen:
                 continue
             seen.add(key)
-            ev = rec.dagster_event
             kind = wanted[ev.event_type]
             if kind == "materialized":
-                step = ev.asset_key.to_user_string()
-                message = ""
+                step, message = ev.asset_key.to_user_string(), ""
             elif kind == "checked":
                 data = ev.event_specific_data
                 step = f"{data.asset_key.to_user_string()}:{data.check_name}"
@@ -106,9 +145,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         sys.stdout = log
         try:
             outcome = run_with_progress(
-                lambda: job.execute_in_process(
-                    instance=instance, run_id=run_id, raise_on_error=False, run_config=quiet
-                ),
+                lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
+                                               run_config=quiet),
                 poll,
                 lambda line: print(line, file=terminal, flush=True),
             )
@@ -118,15 +156,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     _print(f"full log (dbt output): {log_path}")
     if outcome.error is not None:
         _print(f"build crashed: {outcome.error!r}")
-        return 1
+        return None
     status = "succeeded" if outcome.success else "FAILED"
-    _print(f"build {status} in {outcome.seconds:.0f}s: {len(outcome.materialized)} assets materialized")
+    _print(f"marts {status} in {outcome.seconds:.0f}s: {len(outcome.materialized)} assets materialized")
     for failure in outcome.failures:
         _print(f"  failed: {failure}")
     if outcome.success:
         _summary()
     _print(f"run id {run_id} (see it in the UI: make ui)")
-    return 0 if outcome.success else 1
+    return outcome.success
 
 
 def _summary() -> None:
@@ -211,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--format", choices=["csv", "parquet"], default="csv")
     g.set_defaults(func=cmd_generate)
     b = sub.add_parser("build", help="materialize every asset in process, with progress")
+    b.add_argument("--full", action="store_true", help="reload every partition, even unchanged ones")
     b.set_defaults(func=cmd_build)
     q = sub.add_parser("query", help="read-only SQL against the warehouse")
     q.add_argument("sql")
@@ -221,11 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("info", help="where everything lives")
     i.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)
-    began = time.monotonic()
-    code = args.func(args)
-    if args.command == "build":
-        _print(f"total {time.monotonic() - began:.0f}s")
-    return code
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,14 @@ def sleds_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()
 
 
+# everything downstream of ingest, in one run (Dagster's fixed cost is per run)
+marts_job = dg.define_asset_job(
+    "marts", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest")
+)
+
 defs = dg.Definitions(
     assets=[sleds_dbt_models],
+    jobs=[marts_job],
     resources={
         "dbt": DbtCliResource(
             project_dir=dbt_project,

@@ -41,5 +41,10 @@ def vault_path() -> Path:
     return sleds_home() / "vault" / "vault.duckdb"
 
 
+def validation_dir() -> Path:
+    """Validation results of every ingest load, one JSON file per partition load."""
+    return sleds_home() / "validation"
+
+
 def logs_dir() -> Path:
     return sleds_home() / "logs"

@@ -243,6 +243,8 @@ class K12Model:
             "grade": np.concatenate([g, g[move]]),
         }
         sp["prek"] = prek[sp["j"]]
+        # early-childhood children enrol this year, before their kindergarten cohort starts
+        sp["entry"] = np.where(sp["prek"], dates.first_day, sp["entry"])
         sp["adult"] = adult[sp["j"]]
         # dropouts: some come back next year to adult education (grade 20)
         back = np.flatnonzero(status == "11")

@@ -1,135 +1,277 @@
-"""Load feed files: PII columns to the vault, everything else to the warehouse.
+"""Load one partition of a feed: validate, quarantine, split PII, replace atomically.
 
-Each row gets a random record token (not derived from any identifier) that
-joins the two halves; only the identity stage may open the vault. Every column
-is loaded as text, exactly as received, with its source file and row number;
-typing and validation are the staging models' and the ingest contracts' job.
+For every partition:
+1. read its files (text, exact row numbers) into an in-memory staging table, each
+   row with a fresh random record token (not derived from any identifier);
+2. apply the feed's suite (expectations/<feed>.json) compiled to SQL, which finds
+   every failing row (Great Expectations re-checks a sample of every feed with the
+   same suite and must agree: orchestration.lib.contracts.recheck);
+3. write PII columns of every row (loaded or quarantined) to the vault, then in
+   ONE warehouse transaction replace the partition's loaded rows, quarantined rows,
+   quarantine reasons and ledger entry, then drop the vault's superseded rows.
+
+A crash at any point leaves the warehouse on its previous good state (step 3's
+transaction either commits or not) and the vault a superset of what the
+warehouse refers to; the next run completes and cleans up. For every partition
+rows read = rows loaded + rows quarantined, checked against the tables written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
+from orchestration.lib.contracts.derived import derived_select
+from orchestration.lib.contracts.sql import partition_failures_sql, row_failures_sql
+from orchestration.lib.contracts.suites import load_rules, suite_sha
+from orchestration.lib.faults import fault_point
 from orchestration.lib.ingest.landing import LandingError, LandingFile
+from orchestration.lib.ingest.partitions import fingerprint
+from orchestration.lib.ingest.read import read_batches
+from orchestration.lib.ingest.schema import ensure_tables
 from orchestration.lib.reference import feed_layout
 
-LINEAGE_COLUMNS = ("record_token", "source_file", "source_row")
-
-
 @dataclass
-class LoadResult:
+class PartitionReport:
     feed: str
-    files: int
-    rows: int
+    partition_key: str
+    batch_id: str
+    files: dict[str, str]  # relpath -> sha256
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    failures_by_rule: dict[str, int] = field(default_factory=dict)
+    suite_sha: str = ""
+    change: str = "new"  # new | unchanged | corrected | reloaded
+    previous_batch_id: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+    validation_file: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined
 
 
-def _quote(name: str) -> str:
+def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_batches(f: LandingFile, columns: list[str], batch_rows: int = 250_000) -> Iterator[pa.RecordBatch]:
-    """Stream a feed file as text batches with `source_row` (1-based data row).
-
-    pyarrow reads in file order, so row numbers are exact (DuckDB's parallel CSV
-    scan does not promise an order). Memory stays bounded by the batch size.
-    """
-    offset = 0
-    try:
-        if f.fmt == "parquet":
-            pf = pq.ParquetFile(f.path)
-            header = pf.schema_arrow.names
-            _check_header(f, header, columns)
-            batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
-        else:
-            reader = pacsv.open_csv(
-                f.path,
-                read_options=pacsv.ReadOptions(block_size=32 << 20, encoding="utf8"),
-                parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"'),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in columns},
-                    strings_can_be_null=True,
-                    null_values=[""],
-                ),
-            )
-            _check_header(f, reader.schema.names, columns)
-            batches = reader
-        for batch in batches:
-            n = batch.num_rows
-            arrays = [batch.column(c).cast(pa.string()) for c in columns]
-            rows = pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
-            offset += n
-            yield pa.RecordBatch.from_arrays([rows, *arrays], names=["source_row", *columns])
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
-        raise LandingError(f"{f.relpath}: cannot be read after data row {offset}: {exc}") from exc
-
-
-def _check_header(f: LandingFile, header: list[str], columns: list[str]) -> None:
-    if header != columns:
-        missing = [c for c in columns if c not in header]
-        extra = [c for c in header if c not in columns]
-        raise LandingError(
-            f"{f.relpath}: columns differ from the {f.feed} layout in docs/feeds.md "
-            f"(missing {missing}, unexpected {extra})"
-        )
-
-
-def load_feed(
+def ingest_partition(
     feed: str,
+    key: str,
     files: list[LandingFile],
     warehouse: Path,
     vault: Path,
+    results_dir: Path,
+    *,
+    force: bool = False,
     progress: Callable[[str], None] = lambda msg: None,
-) -> LoadResult:
-    """Replace the feed's raw tables in the warehouse and vault with `files`."""
+) -> PartitionReport:
+    began = time.monotonic()
     layout = feed_layout(feed)
     names = [c.name for c in layout]
     pii = [c.name for c in layout if c.pii]
     public = [c.name for c in layout if not c.pii]
+    rules = load_rules(feed)
+    report = PartitionReport(feed, key, str(uuid.uuid4()), fingerprint(files), suite_sha=suite_sha(feed))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     vault.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH '{warehouse}' AS wh")
         con.execute(f"ATTACH '{vault}' AS vault")
-        cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {_quote(c)}" for c in names)
+        ensure_tables(con, feed, pii, public)
+        previous = con.execute(
+            "SELECT batch_id, files, suite_sha FROM wh.ingest.partition_loads WHERE feed = ? AND partition_key = ? "
+            "ORDER BY loaded_at DESC LIMIT 1",
+            [feed, key],
+        ).fetchone()
+        if previous:
+            report.previous_batch_id = str(previous[0])
+            same = json.loads(previous[1]) == report.files
+            report.change = "unchanged" if same else "corrected"
+            if same and previous[2] != report.suite_sha:
+                report.change = "revalidated"  # the suite changed: same files, new contract
+            elif same and not force:
+                report.skipped = True
+                report.seconds = time.monotonic() - began
+                return _counts_from_ledger(con, report)
+            elif same:
+                report.change = "reloaded"
+
+        # 1. stage every row of every file (text, in file order)
+        cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {_q(c)}" for c in names)
         con.execute(
             f"CREATE TEMP TABLE incoming AS SELECT CAST(NULL AS UUID) AS record_token, "
             f"CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS source_row, {cols} LIMIT 0"
         )
-        total = 0
-        select = ", ".join(_quote(c) for c in names)
-        for i, f in enumerate(files, 1):
+        select = ", ".join(_q(c) for c in names)
+        for f in files:
             for batch in read_batches(f, names):
                 con.register("batch", batch)
                 con.execute(
-                    f"INSERT INTO incoming SELECT gen_random_uuid(), ?, source_row, {select} FROM batch",
-                    [f.relpath],
+                    f"INSERT INTO incoming SELECT gen_random_uuid(), ?, source_row, {select} FROM batch", [f.relpath]
                 )
                 con.unregister("batch")
-                total += batch.num_rows
-            if i % 50 == 0 or i == len(files):
-                progress(f"{feed}: read {i}/{len(files)} files, {total:,} rows")
-        lineage = ", ".join(LINEAGE_COLUMNS)
-        # the vault first: if a run dies between the two statements, the next full
-        # reload replaces both, and the warehouse never refers to a token the vault lacks
-        con.execute("CREATE SCHEMA IF NOT EXISTS vault.landing")
+                report.rows_read += batch.num_rows
+            progress(f"{feed} {key}: read {f.relpath} ({report.rows_read:,} rows so far)")
+        fault_point("ingest_after_read")
+
+        # 2. contracts: the suite compiled to SQL decides what is quarantined
+        # derived columns computed once; _ord numbers the rows in file order for chunking
         con.execute(
-            f"CREATE OR REPLACE TABLE vault.landing.{feed}_identity AS "
-            f"SELECT {lineage}, {', '.join(_quote(c) for c in pii)} FROM incoming"
+            f"CREATE TEMP TABLE checked AS SELECT {derived_select(feed)}, "
+            "row_number() OVER (ORDER BY source_file, source_row) AS _ord FROM incoming"
         )
-        con.execute("CREATE SCHEMA IF NOT EXISTS wh.raw")
         con.execute(
-            f"CREATE OR REPLACE TABLE wh.raw.{feed} AS "
-            f"SELECT {lineage}, {', '.join(_quote(c) for c in public)} FROM incoming"
+            "CREATE TEMP TABLE failures AS "
+            f"{row_failures_sql(list(rules), 'checked')}\nUNION ALL\n{partition_failures_sql(list(rules), 'checked')}"
         )
-        return LoadResult(feed, len(files), total)
+        by_rule = dict(
+            con.execute("SELECT rule_index, count(*) FROM failures GROUP BY rule_index ORDER BY 1").fetchall()
+        )
+        report.failures_by_rule = {rules[i].rule: n for i, n in by_rule.items()}
+        con.execute(
+            "CREATE TEMP TABLE quarantined AS SELECT DISTINCT source_file, source_row FROM failures"
+        )
+        report.rows_quarantined = con.execute("SELECT count(*) FROM quarantined").fetchone()[0]
+        report.rows_loaded = report.rows_read - report.rows_quarantined
+        report.validation_file = _write_validation(results_dir, report, rules, by_rule)
+
+        # 3. vault first (a superset is harmless), then one warehouse transaction
+        lineage = "record_token, source_file, source_row"
+        pii_cols = ", ".join(_q(c) for c in pii)
+        con.execute(
+            f"INSERT INTO vault.landing.{feed}_identity SELECT ?, ?::UUID, {lineage}, {pii_cols} FROM incoming",
+            [key, report.batch_id],
+        )
+        fault_point("ingest_after_vault_insert")
+        _replace_in_warehouse(con, feed, key, report, rules, public, pii)
+        fault_point("ingest_after_warehouse_commit")
+        con.execute(
+            f"DELETE FROM vault.landing.{feed}_identity WHERE partition_key = ? AND batch_id <> ?::UUID",
+            [key, report.batch_id],
+        )
+        _verify_accounting(con, feed, key, report)
     finally:
         con.close()
+    report.seconds = round(time.monotonic() - began, 2)
+    return report
+
+
+def _replace_in_warehouse(con, feed, key, report, rules, public, pii) -> None:
+    lineage = "record_token, source_file, source_row"
+    cols = ", ".join(_q(c) for c in public)
+    rule_rows = [(r.index, r.rule, r.columns[0] if len(r.columns) == 1 else ",".join(r.columns)) for r in rules]
+    con.execute("CREATE TEMP TABLE rule_names (rule_index INTEGER, rule VARCHAR, column_name VARCHAR)")
+    con.executemany("INSERT INTO rule_names VALUES (?, ?, ?)", rule_rows)
+    # the offending value is kept for non-PII columns only; the vault holds the rest
+    value_cases = " ".join(f"WHEN '{c}' THEN CAST(i.{_q(c)} AS VARCHAR)" for c in public)
+    con.execute("BEGIN TRANSACTION")
+    con.execute(f"DELETE FROM wh.raw.{feed} WHERE partition_key = ?", [key])
+    con.execute(
+        f"INSERT INTO wh.raw.{feed} SELECT ?, ?::UUID, {lineage}, {cols} FROM incoming i "
+        "WHERE NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.source_file = i.source_file "
+        "AND q.source_row = i.source_row)",
+        [key, report.batch_id],
+    )
+    con.execute(f"DELETE FROM wh.raw.{feed}_quarantine WHERE partition_key = ?", [key])
+    con.execute(
+        f"INSERT INTO wh.raw.{feed}_quarantine SELECT ?, ?::UUID, {lineage}, {cols} FROM incoming i "
+        "SEMI JOIN quarantined q ON q.source_file = i.source_file AND q.source_row = i.source_row",
+        [key, report.batch_id],
+    )
+    con.execute("DELETE FROM wh.ingest.quarantine_reasons WHERE feed = ? AND partition_key = ?", [feed, key])
+    con.execute(
+        "INSERT INTO wh.ingest.quarantine_reasons "
+        f"SELECT ?, ?, ?::UUID, i.record_token, f.source_file, f.source_row, f.rule_index, n.rule, n.column_name, "
+        f"CASE n.column_name {value_cases} ELSE NULL END "
+        "FROM failures f JOIN rule_names n USING (rule_index) "
+        "JOIN incoming i ON i.source_file = f.source_file AND i.source_row = f.source_row",
+        [feed, key, report.batch_id],
+    )
+    con.execute(
+        "INSERT INTO wh.ingest.partition_loads VALUES (?, ?, ?::UUID, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            feed,
+            key,
+            report.batch_id,
+            json.dumps(report.files, sort_keys=True),
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_quarantined,
+            report.change,
+            report.previous_batch_id,
+            report.suite_sha,
+            json.dumps(report.failures_by_rule, sort_keys=True),
+            report.validation_file,
+        ],
+    )
+    con.execute("COMMIT")
+
+
+def _verify_accounting(con, feed, key, report) -> None:
+    loaded = con.execute(f"SELECT count(*) FROM wh.raw.{feed} WHERE partition_key = ?", [key]).fetchone()[0]
+    quarantined = con.execute(
+        f"SELECT count(*) FROM wh.raw.{feed}_quarantine WHERE partition_key = ?", [key]
+    ).fetchone()[0]
+    identities = con.execute(
+        f"SELECT count(*) FROM vault.landing.{feed}_identity WHERE partition_key = ?", [key]
+    ).fetchone()[0]
+    if (loaded, quarantined, identities) != (report.rows_loaded, report.rows_quarantined, report.rows_read):
+        raise LandingError(
+            f"{feed} {key}: row accounting failed: read {report.rows_read}, warehouse has {loaded} loaded + "
+            f"{quarantined} quarantined, vault has {identities}"
+        )
+
+
+def _counts_from_ledger(con, report: PartitionReport) -> PartitionReport:
+    row = con.execute(
+        "SELECT rows_read, rows_loaded, rows_quarantined, suite_sha, failures_by_rule, validation_file "
+        "FROM wh.ingest.partition_loads WHERE batch_id = ?::UUID",
+        [report.previous_batch_id],
+    ).fetchone()
+    report.rows_read, report.rows_loaded, report.rows_quarantined, report.suite_sha = row[:4]
+    report.failures_by_rule = json.loads(row[4])
+    report.validation_file = row[5]
+    report.batch_id = report.previous_batch_id
+    return report
+
+
+def _write_validation(results_dir: Path, report: PartitionReport, rules, by_rule) -> str:
+    """The partition's validation result as a file: per expectation, how many rows
+    failed. Values are never written here (they may be PII)."""
+    out = results_dir / report.feed / report.partition_key / f"{report.batch_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "feed": report.feed,
+        "partition_key": report.partition_key,
+        "batch_id": report.batch_id,
+        "files": report.files,
+        "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "suite_sha256": report.suite_sha,
+        "success": report.rows_quarantined == 0,
+        "results": [
+            {"expectation": r.index + 1, "type": r.type, "scope": r.scope, "rule": r.rule,
+             "columns": r.columns, "unexpected_count": int(by_rule.get(r.index, 0)),
+             "success": not by_rule.get(r.index)}
+            for r in rules
+        ],
+    }
+    tmp = out.with_suffix(".partial")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, out)
+    return str(out)
+
+
+__all__ = ["PartitionReport", "asdict", "ingest_partition"]

@@ -1,0 +1,1 @@
+"""Ingest contracts: the Great Expectations suites in expectations/, applied to feeds."""

@@ -1,0 +1,44 @@
+"""Columns derived at ingest so date-sanity rules can be written in the suite.
+
+The suites compare ISO dates as text (which orders correctly) and numbers with
+`expect_column_values_to_be_between`; these columns give them the bounds: the
+school or fiscal year a record belongs to, and ages. They are computed once, in
+SQL, over the staged rows; both contract engines read them; nothing derived is
+stored in the warehouse.
+"""
+
+from __future__ import annotations
+
+_DATE = "try_strptime({col}, '%Y-%m-%d')"
+
+
+def _age(birth: str, at: str) -> str:
+    return f"floor(date_diff('day', {_DATE.format(col=birth)}, {at}) / 365.25)"
+
+
+DERIVED = {
+    "msds": {
+        "_school_year_start": "case when regexp_full_match(school_year, '\\d{4}-\\d{2}') "
+        "then substr(school_year, 1, 4) || '-07-01' end",
+        "_school_year_end": "case when regexp_full_match(school_year, '\\d{4}-\\d{2}') "
+        "then cast(cast(substr(school_year, 1, 4) as integer) + 1 as varchar) || '-06-30' end",
+        "_age_at_school_year_start": _age(
+            "date_of_birth", "try_strptime(substr(school_year, 1, 4) || '-09-01', '%Y-%m-%d')"
+        ),
+        "_age_grade_gap": _age("date_of_birth", "try_strptime(substr(school_year, 1, 4) || '-09-01', '%Y-%m-%d')")
+        + " - (case when regexp_full_match(grade, '0\\d|1[0-2]') then cast(grade as integer) + 5 end)",
+    },
+    "ps_enrollment": {
+        "_fiscal_year_start": "case when regexp_full_match(fiscal_year, '\\d{4}') "
+        "then cast(cast(fiscal_year as integer) - 1 as varchar) || '-07-01' end",
+        "_fiscal_year_end": "case when regexp_full_match(fiscal_year, '\\d{4}') then fiscal_year || '-06-30' end",
+        "_age_at_reference_date": _age("birthdate", _DATE.format(col="term_start_date")),
+    },
+}
+DERIVED["ps_awards"] = dict(DERIVED["ps_enrollment"])
+DERIVED["ps_awards"]["_age_at_reference_date"] = _age("birthdate", _DATE.format(col="award_date"))
+
+
+def derived_select(feed: str) -> str:
+    """`*, <expr> as _name, ...` for a SELECT over the staged rows."""
+    return ", ".join(["*"] + [f"{expr} as {name}" for name, expr in DERIVED[feed].items()])

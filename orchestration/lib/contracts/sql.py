@@ -1,0 +1,128 @@
+"""The suite's expectations as DuckDB SQL: the fast engine that decides quarantine.
+
+Great Expectations on pandas runs at a few thousand rows a second on these
+suites (date parsing is a Python loop), far short of state scale, and GX over
+DuckDB SQL is broken upstream. So each supported expectation type is compiled
+here to a predicate with GX's semantics (nulls ignored by map expectations,
+`ignore_row_if`, `row_condition`, inclusive bounds), and GX itself re-checks the
+same suite on chunks of every partition (see ingest); any disagreement between
+the two engines fails the load. An expectation type not listed here is a clear
+error, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from orchestration.lib.contracts.suites import Rule, SuiteError
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_ROW_CONDITION = re.compile(r'^\s*(\w+)\s*(!=|==)\s*"([^"]*)"\s*$')
+
+
+def _row_condition(kwargs: dict, where: str) -> str:
+    cond = kwargs.get("row_condition")
+    if not cond:
+        return "TRUE"
+    if kwargs.get("condition_parser") != "pandas":
+        raise SuiteError(f"{where}: only condition_parser 'pandas' row conditions are supported")
+    m = _ROW_CONDITION.match(cond)
+    if not m:
+        raise SuiteError(f'{where}: row_condition must look like column!="value" or column=="value"')
+    col, op, value = m.groups()
+    # pandas compares missing values as unequal to everything
+    if op == "!=":
+        return f"({_q(col)} IS NULL OR {_q(col)} <> {_lit(value)})"
+    return f"{_q(col)} = {_lit(value)}"
+
+
+def failing_predicate(rule: Rule) -> str:
+    """SQL that is TRUE for a row that fails this row-scope rule."""
+    k, t = rule.kwargs, rule.type
+    where = f"expectation #{rule.index + 1} ({t})"
+    cond = _row_condition(k, where)
+    if t == "expect_column_values_to_not_be_null":
+        fails = f"{_q(k['column'])} IS NULL"
+    elif t == "expect_column_values_to_be_in_set":
+        values = ", ".join(_lit(v) for v in k["value_set"])
+        fails = f"{_q(k['column'])} IS NOT NULL AND {_q(k['column'])} NOT IN ({values})"
+    elif t == "expect_column_values_to_match_regex":
+        fails = f"{_q(k['column'])} IS NOT NULL AND NOT regexp_matches({_q(k['column'])}, {_lit(k['regex'])})"
+    elif t == "expect_column_values_to_match_strftime_format":
+        col = _q(k["column"])
+        fails = f"{col} IS NOT NULL AND try_strptime({col}, {_lit(k['strftime_format'])}) IS NULL"
+    elif t == "expect_column_value_lengths_to_be_between":
+        col = _q(k["column"])
+        parts = []
+        if k.get("min_value") is not None:
+            parts.append(f"length({col}) < {int(k['min_value'])}")
+        if k.get("max_value") is not None:
+            parts.append(f"length({col}) > {int(k['max_value'])}")
+        fails = f"{col} IS NOT NULL AND ({' OR '.join(parts) or 'FALSE'})"
+    elif t == "expect_column_values_to_be_between":
+        col = _q(k["column"])
+        parts = []
+        if k.get("min_value") is not None:
+            parts.append(f"{col} {'<=' if k.get('strict_min') else '<'} {_lit(k['min_value'])}")
+        if k.get("max_value") is not None:
+            parts.append(f"{col} {'>=' if k.get('strict_max') else '>'} {_lit(k['max_value'])}")
+        fails = f"{col} IS NOT NULL AND ({' OR '.join(parts) or 'FALSE'})"
+    elif t == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = _q(k["column_A"]), _q(k["column_B"])
+        ignore = k.get("ignore_row_if", "both_values_are_missing")
+        skip = {
+            "either_value_is_missing": f"({a} IS NULL OR {b} IS NULL)",
+            "both_values_are_missing": f"({a} IS NULL AND {b} IS NULL)",
+            "neither": "FALSE",
+        }.get(ignore)
+        if skip is None:
+            raise SuiteError(f"{where}: ignore_row_if {ignore!r} is not supported")
+        op = ">=" if k.get("or_equal") else ">"
+        fails = f"NOT {skip} AND NOT coalesce({a} {op} {b}, FALSE)"
+    else:
+        raise SuiteError(f"{where}: expectation type {t} is not supported at ingest (see docs/ingest.md)")
+    return f"({cond}) AND ({fails})"
+
+
+def row_failures_sql(rules: list[Rule], relation: str) -> str:
+    """(source_file, source_row, rule_index) for every failing row and rule."""
+    parts = [
+        f"SELECT source_file, source_row, {r.index} AS rule_index FROM {relation} WHERE {failing_predicate(r)}"
+        for r in rules
+        if r.scope == "row"
+    ]
+    return "\nUNION ALL\n".join(parts) if parts else "SELECT NULL, NULL, NULL WHERE FALSE"
+
+
+def partition_failures_sql(rules: list[Rule], relation: str) -> str:
+    """Partition-scope rules: a row whose natural key repeats an earlier row's fails
+    (the first occurrence, in file and row order, is kept)."""
+    parts = []
+    for r in rules:
+        if r.scope != "partition":
+            continue
+        if r.type != "expect_compound_columns_to_be_unique":
+            raise SuiteError(f"expectation #{r.index + 1} ({r.type}) is not supported with scope 'partition'")
+        cols = ", ".join(_q(c) for c in r.kwargs["column_list"])
+        all_null = " AND ".join(f"{_q(c)} IS NULL" for c in r.kwargs["column_list"])
+        parts.append(
+            f"SELECT source_file, source_row, {r.index} AS rule_index FROM ("
+            f"SELECT source_file, source_row, row_number() OVER (PARTITION BY {cols} "
+            f"ORDER BY source_file, source_row) AS occurrence FROM {relation} WHERE NOT ({all_null})"
+            f") WHERE occurrence > 1"
+        )
+    return "\nUNION ALL\n".join(parts) if parts else "SELECT NULL, NULL, NULL WHERE FALSE"

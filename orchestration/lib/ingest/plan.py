@@ -1,0 +1,52 @@
+"""Which partitions a build must (re)load: new ones, and ones whose files changed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from orchestration.lib.contracts.suites import suite_sha
+from orchestration.lib.ingest.landing import discover
+from orchestration.lib.ingest.partitions import fingerprint, group_by_partition
+from orchestration.lib.reference import FEEDS
+
+
+@dataclass(frozen=True)
+class PlannedPartition:
+    feed: str
+    key: str
+    reason: str  # new | changed | contract changed | unchanged
+
+
+def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
+    loaded: dict[tuple[str, str], dict] = {}
+    if warehouse.exists():
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            exists = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
+            ).fetchone()[0]
+            if exists:
+                for feed, key, files, sha in con.execute(
+                    "SELECT feed, partition_key, arg_max(files, loaded_at), arg_max(suite_sha, loaded_at) "
+                    "FROM ingest.partition_loads GROUP BY ALL"
+                ).fetchall():
+                    loaded[(feed, key)] = (json.loads(files), sha)
+        finally:
+            con.close()
+    out = []
+    for feed in FEEDS:
+        contract = suite_sha(feed)
+        for key, files in group_by_partition(discover(landing, feed)).items():
+            before = loaded.get((feed, key))
+            if before is None:
+                reason = "new"
+            elif before[0] != fingerprint(files):
+                reason = "changed"
+            else:
+                reason = "unchanged" if before[1] == contract else "contract changed"
+            out.append(PlannedPartition(feed, key, reason))
+    return out
