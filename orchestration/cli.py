@@ -65,9 +65,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         _print(f"cannot build: {exc}")
         return 2
     todo = [p for p in planned if args.full or p.reason != "unchanged"]
-    _print(f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load "
-           f"({sum(p.reason == 'new' for p in todo)} new, {sum(p.reason == 'changed' for p in todo)} changed"
-           f"{', all reloaded (--full)' if args.full else ''})")
+    _print(
+        f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load "
+        f"({sum(p.reason == 'new' for p in todo)} new, {sum(p.reason == 'changed' for p in todo)} changed"
+        f"{', all reloaded (--full)' if args.full else ''})"
+    )
     for feed in {p.feed for p in planned}:
         name = f"{feed}_partitions"
         known = set(instance.get_dynamic_partitions(name))
@@ -77,14 +79,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         job = defs.resolve_job_def(f"ingest_{p.feed}")
         config = {"ops": {f"raw__{p.feed}": {"config": {"force": bool(args.full)}}}}
         t0 = time.monotonic()
-        result = job.execute_in_process(instance=instance, partition_key=p.key, run_config=config,
-                                        raise_on_error=False)
+        result = job.execute_in_process(instance=instance, partition_key=p.key, run_config=config, raise_on_error=False)
         line = f"[{time.monotonic() - began:7.1f}s] ingest {i}/{len(todo)} {p.feed} {p.key} ({p.reason})"
         if result.success:
             meta = result.get_asset_materialization_events()[0].materialization.metadata
             counts = {k: meta[k].value for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-            _print(f"{line}: {counts['rows_read']:,} read, {counts['rows_loaded']:,} loaded, "
-                   f"{counts['rows_quarantined']:,} quarantined in {time.monotonic() - t0:.1f}s")
+            _print(
+                f"{line}: {counts['rows_read']:,} read, {counts['rows_loaded']:,} loaded, "
+                f"{counts['rows_quarantined']:,} quarantined in {time.monotonic() - t0:.1f}s"
+            )
         else:
             failed += 1
             errors = [e.message for e in result.all_events if e.is_failure and e.message]
@@ -145,8 +148,9 @@ def _run_marts(defs, instance) -> bool | None:
         sys.stdout = log
         try:
             outcome = run_with_progress(
-                lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
-                                               run_config=quiet),
+                lambda: job.execute_in_process(
+                    instance=instance, run_id=run_id, raise_on_error=False, run_config=quiet
+                ),
                 poll,
                 lambda line: print(line, file=terminal, flush=True),
             )

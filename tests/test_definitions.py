@@ -31,8 +31,18 @@ def test_staging_models_depend_on_their_raw_feed():
 def test_assets_are_grouped_by_stage():
     graph = defs.resolve_asset_graph()
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"ingest", "staging", "reference"} <= groups
+    assert {"ingest", "quality", "staging", "reference"} <= groups
     assert graph.get(dg.AssetKey(["raw", "msds"])).group_name == "ingest"
+
+
+def test_ingest_assets_are_partitioned_with_blocking_accounting_checks():
+    graph = defs.resolve_asset_graph()
+    for feed in ("msds", "ps_enrollment", "ps_awards"):
+        node = graph.get(dg.AssetKey(["raw", feed]))
+        assert node.partitions_def is not None
+        checks = {k.name for k in node.check_keys}
+        assert {"row_accounting", "ingest_contract"} <= checks
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_msds", "ingest_ps_enrollment", "marts"}
 
 
 def test_workspace_points_at_the_code_location():

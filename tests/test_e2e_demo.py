@@ -24,18 +24,34 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     build = run(["build"], env)
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     out = build.stdout
-    assert "build succeeded" in out
-    for key in ("raw/msds", "raw/ps_enrollment", "raw/ps_awards", "staging/stg_msds__records"):
+    assert "marts succeeded" in out
+    for feed in ("msds", "ps_enrollment", "ps_awards"):
+        assert f" {feed} " in out and "quarantined in" in out  # one progress line per partition
+    for key in ("quality/msds_contract_recheck", "staging/stg_msds__records"):
         assert f"materialized {key}" in out
     assert "make ui" in out and "sleds query" in out  # where to look next
     summary = json.loads((home / "demo" / "generation.json").read_text())
     wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    assert wh.execute("select count(*) from staging.stg_msds__records").fetchone()[0] == summary["rows"]["msds"]
-    assert wh.execute("select count(*) from staging.stg_ps__awards").fetchone()[0] == summary["rows"]["ps_awards"]
+    for feed, model in (("msds", "stg_msds__records"), ("ps_awards", "stg_ps__awards")):
+        loaded = wh.execute(f"select count(*) from staging.{model}").fetchone()[0]
+        quarantined = wh.execute(f"select count(*) from raw.{feed}_quarantine").fetchone()[0]
+        assert quarantined > 0 and loaded + quarantined == summary["rows"][feed]
     assert (home / "vault" / "vault.duckdb").exists()
     wh.close()
-    q = run(["query", "select count(*) as n from staging.stg_ps__enrollment", "--format", "csv"], env)
+    q = run(
+        [
+            "query",
+            "select (select count(*) from staging.stg_ps__enrollment) + "
+            "(select count(*) from raw.ps_enrollment_quarantine) as n",
+            "--format",
+            "csv",
+        ],
+        env,
+    )
     assert q.returncode == 0 and q.stdout.splitlines()[-1] == str(summary["rows"]["ps_enrollment"])
+    # a second build finds nothing new to load
+    again = run(["build"], env)
+    assert again.returncode == 0 and "0 to load" in again.stdout
     # the query command cannot reach the vault
     vault = home / "vault" / "vault.duckdb"
     sneaky = run(["query", f"attach '{vault}' as v; select count(*) from v.landing.msds_identity"], env)

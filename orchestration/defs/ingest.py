@@ -47,9 +47,7 @@ def _ingest_asset(feed: str) -> dg.AssetsDefinition:
         tags={"pii": "split-to-vault"},
         check_specs=[
             dg.AssetCheckSpec("row_accounting", asset=key, description="rows read = rows loaded + quarantined"),
-            dg.AssetCheckSpec(
-                "ingest_contract", asset=key, description=f"every row passes expectations/{feed}.json"
-            ),
+            dg.AssetCheckSpec("ingest_contract", asset=key, description=f"every row passes expectations/{feed}.json"),
         ],
     )
     def _asset(context: dg.AssetExecutionContext, config: IngestConfig):
@@ -59,8 +57,14 @@ def _ingest_asset(feed: str) -> dg.AssetsDefinition:
         if not files:
             raise dg.Failure(f"no {feed} files for partition {partition} under {landing / feed} (docs/feeds.md)")
         report = ingest_partition(
-            feed, partition, files, paths.warehouse_path(), paths.vault_path(), paths.validation_dir(),
-            force=config.force, progress=context.log.info,
+            feed,
+            partition,
+            files,
+            paths.warehouse_path(),
+            paths.vault_path(),
+            paths.validation_dir(),
+            force=config.force,
+            progress=context.log.info,
         )
         failures = {rule: dg.MetadataValue.int(n) for rule, n in report.failures_by_rule.items()}
         yield dg.MaterializeResult(

@@ -42,9 +42,7 @@ def sleds_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 # everything downstream of ingest, in one run (Dagster's fixed cost is per run)
-marts_job = dg.define_asset_job(
-    "marts", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest")
-)
+marts_job = dg.define_asset_job("marts", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest"))
 
 defs = dg.Definitions(
     assets=[sleds_dbt_models],

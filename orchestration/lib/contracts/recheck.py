@@ -72,9 +72,7 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
             "row_number() OVER (ORDER BY source_file, source_row) AS _ord FROM sample"
         )
         row_rules = [r for r in rules if r.scope == "row"]
-        sql_found = {
-            (f, int(r), int(i)) for f, r, i in con.execute(row_failures_sql(row_rules, "checked")).fetchall()
-        }
+        sql_found = {(f, int(r), int(i)) for f, r, i in con.execute(row_failures_sql(row_rules, "checked")).fetchall()}
         report.rows_checked = con.execute("SELECT count(*) FROM checked").fetchone()[0]
         report.quarantined_rows_checked = con.execute(
             f"SELECT count(*) FROM sample s SEMI JOIN wh.raw.{feed}_quarantine q USING (record_token)"

@@ -38,6 +38,7 @@ from orchestration.lib.ingest.read import read_batches
 from orchestration.lib.ingest.schema import ensure_tables
 from orchestration.lib.reference import feed_layout
 
+
 @dataclass
 class PartitionReport:
     feed: str
@@ -139,9 +140,7 @@ def ingest_partition(
             con.execute("SELECT rule_index, count(*) FROM failures GROUP BY rule_index ORDER BY 1").fetchall()
         )
         report.failures_by_rule = {rules[i].rule: n for i, n in by_rule.items()}
-        con.execute(
-            "CREATE TEMP TABLE quarantined AS SELECT DISTINCT source_file, source_row FROM failures"
-        )
+        con.execute("CREATE TEMP TABLE quarantined AS SELECT DISTINCT source_file, source_row FROM failures")
         report.rows_quarantined = con.execute("SELECT count(*) FROM quarantined").fetchone()[0]
         report.rows_loaded = report.rows_read - report.rows_quarantined
         report.validation_file = _write_validation(results_dir, report, rules, by_rule)
@@ -262,9 +261,15 @@ def _write_validation(results_dir: Path, report: PartitionReport, rules, by_rule
         "suite_sha256": report.suite_sha,
         "success": report.rows_quarantined == 0,
         "results": [
-            {"expectation": r.index + 1, "type": r.type, "scope": r.scope, "rule": r.rule,
-             "columns": r.columns, "unexpected_count": int(by_rule.get(r.index, 0)),
-             "success": not by_rule.get(r.index)}
+            {
+                "expectation": r.index + 1,
+                "type": r.type,
+                "scope": r.scope,
+                "rule": r.rule,
+                "columns": r.columns,
+                "unexpected_count": int(by_rule.get(r.index, 0)),
+                "success": not by_rule.get(r.index),
+            }
             for r in rules
         ],
     }

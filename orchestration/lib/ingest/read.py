@@ -48,8 +48,11 @@ def read_batches(f: LandingFile, columns: list[str], batch_rows: int = BATCH_ROW
 
 
 def _csv_batches(f: LandingFile, columns: list[str]):
-    head = f.path.open("rb").read(4096)
+    with f.path.open("rb") as handle:
+        head = handle.read(4096)
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if any(b < 0x20 and b != 0x09 for b in first_line):
+        raise LandingError(f"{f.relpath}: the header has control characters: not a CSV text file")
     if b"," not in first_line and (b";" in first_line or b"\t" in first_line or b"|" in first_line):
         sep = next(s for s in (b";", b"\t", b"|") if s in first_line)
         raise LandingError(

@@ -1,0 +1,293 @@
+"""The bad-input corpus: every case ends in the expected quarantine reason or the
+expected clear error, and no row is ever lost (read = loaded + quarantined)."""
+
+import csv
+import io
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.lib import paths
+from orchestration.lib.contracts.recheck import recheck_feed
+from orchestration.lib.ingest.landing import LandingError, discover
+from orchestration.lib.ingest.load import ingest_partition
+from orchestration.lib.ingest.partitions import group_by_partition
+from orchestration.lib.reference import column_names
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def templates(tiny_feeds):
+    """One clean row per feed, as dicts, from the generated tiny data."""
+    out = {}
+    for feed, pattern in (
+        ("msds", "msds/*/msds_fall_*.csv"),
+        ("ps_enrollment", "ps_enrollment/*/*_FA.csv"),
+        ("ps_awards", "ps_awards/*/*.csv"),
+    ):
+        truth = duckdb.sql(
+            f"select file, row_number from '{tiny_feeds}/ground_truth/{feed}.parquet' where defect is null"
+        ).fetchall()
+        clean = set(truth)
+        for path in sorted((tiny_feeds / "landing").glob(pattern)):
+            rel = path.relative_to(tiny_feeds / "landing").as_posix()
+            rows = list(csv.DictReader(path.open(encoding="utf-8")))
+            good = [
+                r
+                for i, r in enumerate(rows, 1)
+                if (rel, i) in clean
+                and all(v != "" for k, v in r.items() if k in ("fiscal_year", "institution_code", "school_year"))
+            ]
+            if len(good) >= 3:
+                out[feed] = good[:3]
+                break
+    return out
+
+
+def file_for(feed, row):
+    if feed == "msds":
+        sy = row["school_year"]
+        return f"msds/{sy}/msds_fall_{sy}.csv"
+    if feed == "ps_enrollment":
+        fy = row["fiscal_year"]
+        return f"ps_enrollment/FY{fy}/enrollment_{row['institution_code']}_FY{fy}_{row['term_season']}.csv"
+    fy = row["fiscal_year"]
+    return f"ps_awards/FY{fy}/awards_{row['institution_code']}_FY{fy}.csv"
+
+
+def to_csv(feed, rows, columns=None):
+    columns = columns or column_names(feed)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def run_case(tmp_path, feed, rows=None, raw=None, rel=None, parquet=None):
+    landing = tmp_path / "landing"
+    rel = rel or file_for(feed, rows[0])
+    path = landing / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if parquet is not None:
+        pq.write_table(parquet, path.with_suffix(".parquet"))
+    elif raw is not None:
+        path.write_bytes(raw if isinstance(raw, bytes) else raw.encode())
+    else:
+        path.write_text(to_csv(feed, rows), encoding="utf-8")
+    ((key, files),) = group_by_partition(discover(landing, feed)).items()
+    return ingest_partition(feed, key, files, paths.warehouse_path(), paths.vault_path(), paths.validation_dir())
+
+
+def mutate(template, **changes):
+    rows = [dict(r) for r in template]
+    rows[1].update(changes)
+    return rows
+
+
+# (case, feed, column changes on row 2, expected rule text)
+ROW_CASES = [
+    ("grade_not_a_code", "msds", {"grade": "16"}, "grade is not a code"),
+    ("grade_na_on_unstarred", "msds", {"grade": "NA"}, "grade is not a code"),
+    ("residency_unknown", "msds", {"residency_code": "99"}, "residency_code is not a code"),
+    ("exit_status_unknown", "msds", {"exit_status": "77", "exit_date": "2030-06-01"}, "exit_status is not a code"),
+    ("race_five_flags", "msds", {"race_ethnicity": "00100"}, "race_ethnicity is not six"),
+    ("race_no_flag_set", "msds", {"race_ethnicity": "000000"}, "race_ethnicity is not six"),
+    ("race_letters", "msds", {"race_ethnicity": "00a010"}, "race_ethnicity is not six"),
+    ("uic_nine_digits", "msds", {"uic": "123456789"}, "uic is not 10 digits"),
+    ("uic_letters", "msds", {"uic": "12345abcde"}, "uic is not 10 digits"),
+    ("building_code_short", "msds", {"building_code": "123"}, "building_code is not 5 digits"),
+    ("disability_unknown", "msds", {"primary_disability": "99"}, "primary_disability is not a code"),
+    ("lep_exit_reason_unknown", "msds", {"lep_exit_reason": "49"}, "lep_exit_reason is not a code"),
+    ("fte_above_one", "msds", {"fte": "1.50"}, "fte is not a number from 0 to 1"),
+    ("fte_not_a_number", "msds", {"fte": "full"}, "fte is not a number from 0 to 1"),
+    ("birthdate_impossible", "msds", {"date_of_birth": "2012-02-30"}, "date_of_birth is not a real date"),
+    ("birthdate_wrong_format", "msds", {"date_of_birth": "03/04/2012"}, "date_of_birth is not a real date"),
+    ("birthdate_in_future", "msds", {"date_of_birth": "2031-01-01"}, "date_of_birth"),
+    ("birthdate_too_old_for_grade", "msds", {"date_of_birth": "1990-01-01"}, "date_of_birth does not fit the grade"),
+    ("exit_before_enrollment", "msds", {"exit_date": "2000-01-01", "exit_status": "12"}, "exit_date is before"),
+    (
+        "as_of_outside_school_year",
+        "msds",
+        {"as_of_date": "2001-10-10", "certification_date": "2001-10-11"},
+        "as_of_date is before the school year",
+    ),
+    (
+        "certified_before_as_of",
+        "msds",
+        {"as_of_date": "2021-10-10", "certification_date": "2021-10-01"},
+        "certification_date is before as_of_date",
+    ),
+    ("missing_required_first_name", "msds", {"first_name": ""}, "first_name is required"),
+    ("missing_required_grade", "msds", {"grade": ""}, "grade is required"),
+    ("huge_name_field", "msds", {"last_name": "X" * 5000}, "last_name is longer than allowed"),
+    ("flag_not_y_n", "msds", {"migrant": "yes"}, "migrant is not a code"),
+    ("term_season_unknown", "ps_enrollment", {"term_season": "XX"}, "term_season is not a code"),
+    ("institution_code_six_digits", "ps_enrollment", {"institution_code": "123456"}, "institution_code is not 7"),
+    ("cip_bad_format", "ps_enrollment", {"major_1_cip": "5.0101"}, "major_1_cip is not CIP"),
+    ("na_on_unstarred_award_seeking", "ps_enrollment", {"award_seeking": "NA"}, "award_seeking is not a code"),
+    ("act_out_of_range", "ps_enrollment", {"act_composite": "44"}, "act_composite is not an ACT score"),
+    ("gpa_above_four", "ps_enrollment", {"term_gpa": "4.70"}, "term_gpa is not a GPA"),
+    ("units_negative", "ps_enrollment", {"regular_units_attempted": "-3.0"}, "regular_units_attempted is not"),
+    ("term_end_before_start", "ps_enrollment", {"term_end_date": "2000-01-01"}, "term_end_date is not after"),
+    ("ssn_eight_digits", "ps_enrollment", {"ssn": "12345678"}, "ssn is not 9 digits"),
+    ("gender_identity_unknown", "ps_enrollment", {"gender_identity_a": "Q"}, "gender_identity_a is not a code"),
+    ("birthdate_impossible_ps", "ps_enrollment", {"birthdate": "2001-02-30"}, "birthdate is not a real date"),
+    ("award_type_unknown", "ps_awards", {"award_type": "99"}, "award_type is not a code"),
+    ("award_type_na_on_unstarred", "ps_awards", {"award_type": "NA"}, "award_type is not a code"),
+    ("negative_debt", "ps_awards", {"cumulative_debt": "-500"}, "cumulative_debt is not whole dollars"),
+    ("debt_with_cents_text", "ps_awards", {"cumulative_debt": "12,000"}, "cumulative_debt is not whole dollars"),
+    ("award_date_outside_fiscal_year", "ps_awards", {"award_date": "1999-05-01"}, "award_date is before"),
+    ("joint_award_bad_code", "ps_awards", {"joint_award_institution": "ABC"}, "joint_award_institution is not 7"),
+]
+
+
+@pytest.mark.parametrize("case,feed,changes,rule", ROW_CASES, ids=[c[0] for c in ROW_CASES])
+def test_row_level_case_is_quarantined_for_its_reason(templates, sleds_home, tmp_path, case, feed, changes, rule):
+    report = run_case(tmp_path, feed, mutate(templates[feed], **changes))
+    assert report.rows_read == 3 and report.balanced
+    assert report.rows_quarantined == 1, report.failures_by_rule
+    assert any(rule in r for r in report.failures_by_rule), report.failures_by_rule
+    wh = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    assert wh.execute(f"select source_row from raw.{feed}_quarantine").fetchall() == [(2,)]
+    reasons = [r for (r,) in wh.execute("select rule from ingest.quarantine_reasons").fetchall()]
+    assert any(rule in r for r in reasons)
+
+
+def test_not_applicable_is_accepted_on_starred_elements(templates, sleds_home, tmp_path):
+    rows = mutate(
+        templates["ps_enrollment"],
+        ssn="NA",
+        act_composite="NA",
+        gender_identity_a="NA",
+        birthdate="NA",
+        hs_gpa="NA",
+        sex="NA",
+    )
+    report = run_case(tmp_path, "ps_enrollment", rows)
+    assert report.rows_quarantined == 0, report.failures_by_rule
+
+
+def test_duplicate_key_keeps_the_first_row(templates, sleds_home, tmp_path):
+    rows = [dict(r) for r in templates["ps_awards"]] + [dict(templates["ps_awards"][0])]
+    report = run_case(tmp_path, "ps_awards", rows)
+    assert report.rows_quarantined == 1 and any("duplicate natural key" in r for r in report.failures_by_rule)
+    wh = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    assert wh.execute("select source_row from raw.ps_awards_quarantine").fetchall() == [(4,)]
+
+
+def header(feed):
+    return ",".join(column_names(feed))
+
+
+# (case, feed, builder(template rows) -> raw bytes or ("parquet", table), expected error text)
+FILE_CASES = [
+    ("empty_file", "ps_awards", lambda t: b"", "empty"),
+    ("header_only_is_fine_but_no_rows", "ps_awards", None, None),
+    ("semicolon_delimited", "ps_awards", lambda t: to_csv("ps_awards", t).replace(",", ";").encode(), "not commas"),
+    ("tab_delimited", "ps_awards", lambda t: to_csv("ps_awards", t).replace(",", "\t").encode(), "not commas"),
+    (
+        "missing_column",
+        "ps_awards",
+        lambda t: to_csv("ps_awards", t, column_names("ps_awards")[:-1]).encode(),
+        "missing ['cumulative_debt']",
+    ),
+    (
+        "extra_column",
+        "ps_awards",
+        lambda t: to_csv("ps_awards", [dict(r, extra="1") for r in t], column_names("ps_awards") + ["extra"]).encode(),
+        "unexpected ['extra']",
+    ),
+    (
+        "columns_reordered",
+        "ps_awards",
+        lambda t: to_csv("ps_awards", t, list(reversed(column_names("ps_awards")))).encode(),
+        "different order",
+    ),
+    (
+        "latin1_encoding",
+        "ps_awards",
+        lambda t: to_csv("ps_awards", [dict(t[0], state_of_residence="Mé")] + t[1:]).encode("latin-1"),
+        "UTF-8",
+    ),
+    ("truncated_last_row", "ps_awards", lambda t: to_csv("ps_awards", t).encode()[:-40], "cannot be read"),
+    (
+        "ragged_row",
+        "ps_awards",
+        lambda t: (to_csv("ps_awards", t) + "2022,1000214,only,three\n").encode(),
+        "cannot be read",
+    ),
+    ("binary_garbage", "ps_awards", lambda t: bytes(range(256)) * 20, "not a CSV text file"),
+    (
+        "parquet_wrong_types",
+        "ps_awards",
+        lambda t: (
+            "parquet",
+            pa.table(
+                {
+                    c: pa.array([1] * 3, pa.int64()) if c == "fiscal_year" else pa.array([r[c] for r in t], pa.string())
+                    for c in column_names("ps_awards")
+                }
+            ),
+        ),
+        "must be UTF-8 text",
+    ),
+    (
+        "parquet_missing_column",
+        "ps_awards",
+        lambda t: (
+            "parquet",
+            pa.table({c: pa.array([r[c] for r in t], pa.string()) for c in column_names("ps_awards")[1:]}),
+        ),
+        "missing ['fiscal_year']",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,feed,build,error", FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_unreadable_file_fails_the_partition_and_loads_nothing(
+    templates, sleds_home, tmp_path, case, feed, build, error
+):
+    t = templates[feed]
+    rel = file_for(feed, t[0])
+    if build is None:  # a header with no rows is a valid, empty delivery
+        report = run_case(tmp_path, feed, raw=header(feed) + "\n", rel=rel)
+        assert (report.rows_read, report.rows_loaded) == (0, 0)
+        return
+    built = build(t)
+    with pytest.raises(LandingError) as info:
+        if isinstance(built, tuple):
+            run_case(tmp_path, feed, rel=rel, parquet=built[1])
+        else:
+            run_case(tmp_path, feed, raw=built, rel=rel)
+    assert error in str(info.value)
+    assert rel.rsplit(".", 1)[0] in str(info.value)  # the message names the file
+    wh = paths.warehouse_path()
+    if wh.exists():
+        con = duckdb.connect(str(wh), read_only=True)
+        loaded = con.execute("select count(*) from duckdb_tables() where table_name = 'ps_awards'").fetchone()[0]
+        assert not loaded or con.execute("select count(*) from raw.ps_awards").fetchone()[0] == 0
+
+
+def test_corpus_has_at_least_forty_cases():
+    assert len(ROW_CASES) + len(FILE_CASES) + 2 >= 40
+
+
+def test_great_expectations_agrees_with_the_sql_engine_on_the_corpus(templates, sleds_home, tmp_path):
+    """All row cases in one partition per feed, then GX re-checks every row."""
+    for feed in ("msds", "ps_enrollment", "ps_awards"):
+        rows = [dict(r) for r in templates[feed]]  # clean rows first: they name the file
+        for _, f, changes, _ in ROW_CASES:
+            if f == feed:
+                rows += mutate(templates[feed], **changes)[1:2]
+        report = run_case(tmp_path / feed, feed, rows)
+        assert report.rows_quarantined >= len([c for c in ROW_CASES if c[1] == feed])
+        check = recheck_feed(feed, paths.warehouse_path(), paths.vault_path())
+        assert check.rows_checked == len(rows)
+        assert check.agree, (check.only_gx, check.only_sql)
+        assert check.gx_failures > 0
+        assert json.dumps(check.statistics)
