@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -279,4 +279,4 @@ def _write_validation(results_dir: Path, report: PartitionReport, rules, by_rule
     return str(out)
 
 
-__all__ = ["PartitionReport", "asdict", "ingest_partition"]
+__all__ = ["PartitionReport", "ingest_partition"]
