@@ -41,9 +41,17 @@ def _instance():
     home = paths.sleds_home() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        # one writer per DuckDB file: the warehouse pool runs one step at a time
-        config.write_text("concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n")
+    if not config.exists() or "compute_logs" not in config.read_text():
+        # one writer per DuckDB file: the warehouse pool runs one step at a time.
+        # No compute-log capture: the local manager spawns `tail -F` processes that
+        # can outlive the run and hold a caller's output pipe open (seen hanging a
+        # test); dbt's output goes to SLEDS_HOME/logs instead.
+        config.write_text(
+            "concurrency:\n  pools:\n    default_limit: 1\n"
+            "telemetry:\n  enabled: false\n"
+            "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n"
+            "  class: NoOpComputeLogManager\n"
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
