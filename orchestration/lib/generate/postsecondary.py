@@ -219,6 +219,36 @@ def generate(
     _simulate(scale, seed, people, pool, inst, k12, writer, students, two_year, p4, progress)
 
 
+@dataclass
+class Simulation:
+    """What every term and award writer needs, fixed for the whole simulation."""
+
+    seed: int
+    people: People
+    pool: NamePool
+    inst: Institutions
+    writer: FeedWriter
+    students: Students
+    calendar: dict
+    uic: dict  # pid -> first UIC (the K-12 ID carried as MARSS number)
+    zips: dict  # pid -> last K-12 ZIP code
+    swd: np.ndarray  # pids ever in special education
+    rng: np.random.Generator
+
+
+@dataclass
+class Standing:
+    """Per-spell state the terms update in place (one entry per Students row)."""
+
+    inst_of: np.ndarray
+    level: np.ndarray
+    years: np.ndarray
+    acc_units: np.ndarray
+    transfer_units: np.ndarray
+    gpa_pts: np.ndarray
+    gpa_units: np.ndarray
+
+
 def _simulate(scale, seed, people, pool, inst, k12, writer, s: Students, two_year, p4, progress) -> None:
     rng = stream(seed, "ps-terms")
     n = len(s.pid)
@@ -238,6 +268,8 @@ def _simulate(scale, seed, people, pool, inst, k12, writer, s: Students, two_yea
     uic = _first_uic(k12)
     zips = _first_zip(k12)
     swd = np.unique(np.concatenate(k12.swd)) if k12.swd else np.zeros(0, np.int64)
+    sim = Simulation(seed, people, pool, inst, writer, s, calendar, uic, zips, swd, rng)
+    standing = Standing(inst_of, level, years, acc_units, transfer_units, gpa_pts, gpa_units)
     for fy in range(PS_FIRST_FY, PS_LAST_FY + 1):
         for si, season in enumerate(SEASONS):
             starting = ~done & ~active & (s.start_fy == fy) & (s.start_season == si)
@@ -251,34 +283,12 @@ def _simulate(scale, seed, people, pool, inst, k12, writer, s: Students, two_yea
             rows = np.flatnonzero(on)
             if len(rows):
                 enrolled_this_year[rows] = True
-                _write_terms(
-                    seed,
-                    people,
-                    pool,
-                    inst,
-                    writer,
-                    s,
-                    rows,
-                    fy,
-                    season,
-                    calendar,
-                    inst_of,
-                    level,
-                    years,
-                    acc_units,
-                    transfer_units,
-                    gpa_pts,
-                    gpa_units,
-                    uic,
-                    zips,
-                    swd,
-                    rng,
-                )
+                _write_terms(sim, standing, rows, fy, season)
         # end of fiscal year: complete, persist, transfer or stop out
         years[enrolled_this_year] += 1
         # reaching the expected length makes completion likely, not certain
         completing = active & enrolled_this_year & (years >= target) & (level != "00") & (rng.random(n) < 0.7)
-        _write_awards(seed, people, pool, inst, writer, s, np.flatnonzero(completing), fy, inst_of, level, rng)
+        _write_awards(sim, standing, np.flatnonzero(completing), fy)
         go_on = completing & (level == "05") & (rng.random(n) < 0.1)
         level[go_on] = "07"
         years[go_on] = 0
@@ -444,29 +454,11 @@ def _apply_not_applicable(cols: dict, inst: Institutions, inst_idx: np.ndarray) 
     return cols
 
 
-def _write_terms(
-    seed,
-    people,
-    pool,
-    inst,
-    writer: FeedWriter,
-    s: Students,
-    rows,
-    fy,
-    season,
-    calendar,
-    inst_of,
-    level,
-    years,
-    acc_units,
-    transfer_units,
-    gpa_pts,
-    gpa_units,
-    uic_tab,
-    zip_tab,
-    swd,
-    rng,
-):
+def _write_terms(sim: Simulation, st: Standing, rows: np.ndarray, fy: int, season: str) -> None:
+    seed, people, pool, inst, writer, s = sim.seed, sim.people, sim.pool, sim.inst, sim.writer, sim.students
+    calendar, uic_tab, zip_tab, swd, rng = sim.calendar, sim.uic, sim.zips, sim.swd, sim.rng
+    inst_of, level, years, acc_units = st.inst_of, st.level, st.years, st.acc_units
+    transfer_units, gpa_pts, gpa_units = st.transfer_units, st.gpa_pts, st.gpa_units
     rows = rows[np.argsort(inst_of[rows], kind="stable")]
     pid = s.pid[rows]
     ii = inst_of[rows]
@@ -590,7 +582,17 @@ def _write_terms(
     )
 
 
-def _write_awards(seed, people, pool, inst, writer, s: Students, rows, fy, inst_of, level, rng):
+def _write_awards(sim: Simulation, st: Standing, rows: np.ndarray, fy: int) -> None:
+    seed, people, pool, inst, writer, s, rng = (
+        sim.seed,
+        sim.people,
+        sim.pool,
+        sim.inst,
+        sim.writer,
+        sim.students,
+        sim.rng,
+    )
+    inst_of, level = st.inst_of, st.level
     if len(rows) == 0:
         return
     rows = rows[np.argsort(inst_of[rows], kind="stable")]
