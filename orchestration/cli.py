@@ -73,52 +73,65 @@ def cmd_build(args: argparse.Namespace) -> int:
         _print(f"cannot build: {exc}")
         return 2
     todo = [p for p in planned if args.full or p.reason != "unchanged"]
+    reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
     _print(
-        f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load "
-        f"({sum(p.reason == 'new' for p in todo)} new, {sum(p.reason == 'changed' for p in todo)} changed"
-        f"{', all reloaded (--full)' if args.full else ''})"
+        f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
+        f"{'; all reloaded (--full)' if args.full else ''})"
     )
-    for feed in {p.feed for p in planned}:
+    quiet = {"console": {"config": {"log_level": "WARNING"}}}
+    for feed in dict.fromkeys(p.feed for p in planned):
         name = f"{feed}_partitions"
         known = set(instance.get_dynamic_partitions(name))
         instance.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
-    failed = 0
-    for i, p in enumerate(todo, 1):
-        job = defs.resolve_job_def(f"ingest_{p.feed}")
-        config = {"ops": {f"raw__{p.feed}": {"config": {"force": bool(args.full)}}}}
-        t0 = time.monotonic()
-        result = job.execute_in_process(instance=instance, partition_key=p.key, run_config=config, raise_on_error=False)
-        line = f"[{time.monotonic() - began:7.1f}s] ingest {i}/{len(todo)} {p.feed} {p.key} ({p.reason})"
-        if result.success:
-            meta = result.get_asset_materialization_events()[0].materialization.metadata
-            counts = {k: meta[k].value for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-            _print(
-                f"{line}: {counts['rows_read']:,} read, {counts['rows_loaded']:,} loaded, "
-                f"{counts['rows_quarantined']:,} quarantined in {time.monotonic() - t0:.1f}s"
-            )
-        else:
-            failed += 1
-            errors = [e.message for e in result.all_events if e.is_failure and e.message]
-            _print(f"{line}: FAILED: {(errors[-1] if errors else 'see the UI').splitlines()[0][:300]}")
-    if failed:
-        _print(f"\n{failed} partition(s) failed to load; nothing of them was written. Fix the files and rerun.")
-        return 1
-    outcome = _run_marts(defs, instance)
-    if outcome is None:
-        return 1
+        wanted = {p.key for p in todo if p.feed == feed}
+        # one run per contiguous block of partitions (usually one per feed)
+        for block in _blocks(instance.get_dynamic_partitions(name), wanted):
+            config = {"loggers": quiet, "ops": {f"raw__{feed}": {"config": {"force": bool(args.full)}}}}
+            tags = {"dagster/asset_partition_range_start": block[0], "dagster/asset_partition_range_end": block[-1]}
+            _print(f"[{time.monotonic() - began:7.1f}s] ingest {feed}: {len(block)} partition(s) in one run")
+            outcome = _run_job(defs.resolve_job_def(f"ingest_{feed}"), instance, config, tags, began)
+            if not outcome.success:
+                _print(
+                    f"\ningest of {feed} failed; the partitions listed as loaded are in the warehouse, "
+                    "the others are unchanged. Fix the files and rerun."
+                )
+                return 1
+    _print(f"[{time.monotonic() - began:7.1f}s] marts, quality checks and everything downstream")
+    outcome = _run_job(defs.resolve_job_def("marts"), instance, {"loggers": quiet}, None, began)
+    _print("")
+    status = "succeeded" if outcome.success else "FAILED"
+    _print(f"marts {status}: {len(outcome.materialized)} assets materialized")
+    if outcome.success:
+        _summary()
     _print(f"total {time.monotonic() - began:.0f}s")
-    return 0 if outcome else 1
+    return 0 if outcome.success else 1
 
 
-def _run_marts(defs, instance) -> bool | None:
+def _blocks(order: list[str], wanted: set[str]) -> list[list[str]]:
+    """Runs of consecutive keys (in the instance's partition order) that are wanted."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for key in order:
+        if key in wanted:
+            current.append(key)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _run_job(job, instance, run_config, tags, began):
+    """Execute a job in process, one terminal line per step, materialization, check
+    and ingested partition; dbt's own output goes to SLEDS_HOME/logs."""
     import dagster as dg
 
     from orchestration.lib.build_runner import StepLine, run_with_progress
 
-    job = defs.resolve_job_def("marts")
     run_id = str(uuid.uuid4())
     seen: set = set()
-    wanted = {
+    kinds = {
         dg.DagsterEventType.STEP_START: "started",
         dg.DagsterEventType.ASSET_MATERIALIZATION: "materialized",
         dg.DagsterEventType.STEP_FAILURE: "failed",
@@ -127,56 +140,56 @@ def _run_marts(defs, instance) -> bool | None:
 
     def poll() -> list[StepLine]:
         lines = []
-        for rec in instance.all_logs(run_id, of_type=set(wanted)):
+        for rec in instance.all_logs(run_id):
             ev = rec.dagster_event
-            key = (rec.timestamp, rec.step_key, ev.event_type_value, ev.message)
+            key = (rec.timestamp, rec.step_key, ev.event_type_value if ev else None, rec.user_message)
             if key in seen:
                 continue
             seen.add(key)
-            kind = wanted[ev.event_type]
+            if ev is None:  # the ingest asset logs one line per partition it loaded
+                if (rec.user_message or "").startswith("partition "):
+                    lines.append(StepLine("ingested", "", rec.user_message))
+                continue
+            kind = kinds.get(ev.event_type)
+            if kind is None:
+                continue
             if kind == "materialized":
                 step, message = ev.asset_key.to_user_string(), ""
+                if ev.partition:
+                    continue  # ranged ingest runs report per partition above
             elif kind == "checked":
                 data = ev.event_specific_data
                 step = f"{data.asset_key.to_user_string()}:{data.check_name}"
                 message = "passed" if data.passed else "FAILED"
             else:
                 step = rec.step_key or ""
-                message = (ev.message or "").splitlines()[0][:200] if kind == "failed" else ""
+                message = (ev.message or "").splitlines()[0][:300] if kind == "failed" else ""
             lines.append(StepLine(kind, step, message))
         return lines
 
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    # dbt's own event stream (dagster-dbt echoes it to stdout) goes to a log file;
-    # the terminal gets one line per step
     paths.logs_dir().mkdir(parents=True, exist_ok=True)
-    log_path = paths.logs_dir() / f"build-{run_id}.log"
+    log_path = paths.logs_dir() / f"run-{run_id}.log"
     terminal = sys.stdout
     with log_path.open("w", encoding="utf-8") as log:
-        sys.stdout = log
+        sys.stdout = log  # dagster-dbt echoes dbt's event stream to stdout
         try:
             outcome = run_with_progress(
                 lambda: job.execute_in_process(
-                    instance=instance, run_id=run_id, raise_on_error=False, run_config=quiet
+                    instance=instance, run_id=run_id, raise_on_error=False, run_config=run_config, tags=tags
                 ),
                 poll,
                 lambda line: print(line, file=terminal, flush=True),
+                began=began,
             )
         finally:
             sys.stdout = terminal
-    _print("")
-    _print(f"full log (dbt output): {log_path}")
     if outcome.error is not None:
-        _print(f"build crashed: {outcome.error!r}")
-        return None
-    status = "succeeded" if outcome.success else "FAILED"
-    _print(f"marts {status} in {outcome.seconds:.0f}s: {len(outcome.materialized)} assets materialized")
+        _print(f"run {run_id} crashed: {outcome.error!r}")
     for failure in outcome.failures:
         _print(f"  failed: {failure}")
-    if outcome.success:
-        _summary()
-    _print(f"run id {run_id} (see it in the UI: make ui)")
-    return outcome.success
+    if not outcome.success:
+        _print(f"  run {run_id}: full log {log_path}; details in the UI (make ui)")
+    return outcome
 
 
 def _summary() -> None:

@@ -26,7 +26,8 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     out = build.stdout
     assert "marts succeeded" in out
     for feed in ("msds", "ps_enrollment", "ps_awards"):
-        assert f" {feed} " in out and "quarantined in" in out  # one progress line per partition
+        assert f"ingest {feed}:" in out  # one run per feed ...
+    assert "partition 2021-22_fall:" in out and "quarantined (new)" in out  # ... a progress line per partition
     for key in ("quality/msds_contract_recheck", "staging/stg_msds__records"):
         assert f"materialized {key}" in out
     assert "make ui" in out and "sleds query" in out  # where to look next

@@ -34,6 +34,7 @@ def run_with_progress(
     poll: Callable[[], list[StepLine]],
     emit: Callable[[str], None],
     interval: float = 0.5,
+    began: float | None = None,
 ) -> RunOutcome:
     """Run `execute` in a thread; print what `poll` returns until it finishes."""
     result: dict = {}
@@ -44,7 +45,8 @@ def run_with_progress(
         except BaseException as exc:  # reported to the caller, never swallowed
             result["error"] = exc
 
-    began = time.monotonic()
+    started = time.monotonic()
+    began = started if began is None else began  # timestamps count from here
     thread = threading.Thread(target=worker, name="sleds-build", daemon=True)
     thread.start()
     outcome = RunOutcome(success=False, seconds=0.0)
@@ -65,7 +67,7 @@ def run_with_progress(
         drain()
     while drain():  # events written as the run finished
         pass
-    outcome.seconds = time.monotonic() - began
+    outcome.seconds = time.monotonic() - started
     outcome.error = result.get("error")
     value = result.get("value")
     outcome.success = outcome.error is None and bool(getattr(value, "success", False))
