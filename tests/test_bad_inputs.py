@@ -218,8 +218,9 @@ FILE_CASES = [
     (
         "ragged_row",
         "ps_awards",
-        lambda t: (to_csv("ps_awards", t) + "2022,1000214,only,three\n").encode(),
-        "cannot be read",
+        # the ragged row carries a surname: the error must not quote it
+        lambda t: (to_csv("ps_awards", t) + f"2022,1000214,{t[-1]['last_name']},three\n").encode(),
+        "Expected 33 columns, got 4",
     ),
     ("binary_garbage", "ps_awards", lambda t: bytes(range(256)) * 20, "not a CSV text file"),
     (
@@ -266,6 +267,8 @@ def test_unreadable_file_fails_the_partition_and_loads_nothing(
             run_case(tmp_path, feed, raw=built, rel=rel)
     assert error in str(info.value)
     assert rel.rsplit(".", 1)[0] in str(info.value)  # the message names the file
+    # ... and never quotes row content (it reaches logs; a row may hold PII)
+    assert t[0]["last_name"] not in str(info.value) and t[-1]["last_name"] not in str(info.value)
     wh = paths.warehouse_path()
     if wh.exists():
         con = duckdb.connect(str(wh), read_only=True)

@@ -8,6 +8,7 @@ of that partition.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -41,10 +42,20 @@ def read_batches(f: LandingFile, columns: list[str], batch_rows: int = BATCH_ROW
     except UnicodeDecodeError as exc:
         raise LandingError(f"{f.relpath}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except (pa.ArrowInvalid, OSError) as exc:
-        message = str(exc).splitlines()[0]
+        message = _without_row_text(str(exc).splitlines()[0])
         if "invalid UTF8" in message or "Invalid UTF8" in message:
             message = f"not UTF-8 text ({message})"
         raise LandingError(f"{f.relpath}: cannot be read after data row {offset}: {message}") from exc
+
+
+def _without_row_text(message: str) -> str:
+    """pyarrow quotes the offending row in parse errors ("Expected 33 columns, got 4:
+    <row>"); the row may hold names or SSNs, and this message reaches logs and the
+    terminal, so only the diagnosis is kept."""
+    match = re.search(r"Expected \d+ columns, got \d+", message)
+    if match:
+        return f"CSV parse error: {match.group(0)} (a ragged or truncated row)"
+    return message.split(": ", 2)[0] if "parse error" in message else message
 
 
 def _csv_batches(f: LandingFile, columns: list[str]):
