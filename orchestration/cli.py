@@ -160,7 +160,8 @@ def _run_job(job, instance, run_config, tags, began):
             elif kind == "checked":
                 data = ev.event_specific_data
                 step = f"{data.asset_key.to_user_string()}:{data.check_name}"
-                message = "passed" if data.passed else "FAILED"
+                warn = getattr(data.severity, "name", "") == "WARN"
+                message = "passed" if data.passed else ("warning (see metadata)" if warn else "FAILED")
             else:
                 step = rec.step_key or ""
                 message = (ev.message or "").splitlines()[0][:300] if kind == "failed" else ""

@@ -21,6 +21,7 @@ from orchestration.lib.contracts.derived import derived_select
 from orchestration.lib.contracts.sql import row_failures_sql
 from orchestration.lib.contracts.suites import load_rules
 from orchestration.lib.contracts.validate import GxChecker
+from orchestration.lib.ingest.load import duckdb_config
 from orchestration.lib.reference import feed_layout
 
 CHUNK_ROWS = 50_000
@@ -52,7 +53,7 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
     layout = feed_layout(feed)
     public = [c.name for c in layout if not c.pii]
     pii = [c.name for c in layout if c.pii]
-    con = duckdb.connect()
+    con = duckdb.connect(config=duckdb_config(warehouse.parent))
     try:
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
         con.execute(f"ATTACH '{vault}' AS vault (READ_ONLY)")

@@ -61,6 +61,15 @@ class PartitionReport:
         return self.rows_read == self.rows_loaded + self.rows_quarantined
 
 
+def duckdb_config(home: Path) -> dict:
+    """Bounded memory for the in-process staging database: DuckDB would otherwise
+    take up to 80% of the machine and keep it. Past the limit it spills to disk.
+    SLEDS_DUCKDB_MEMORY overrides the limit (default 4GB)."""
+    spill = home / "tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": os.environ.get("SLEDS_DUCKDB_MEMORY", "4GB"), "temp_directory": str(spill)}
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -85,7 +94,7 @@ def ingest_partition(
     report = PartitionReport(feed, key, str(uuid.uuid4()), fingerprint(files), suite_sha=suite_sha(feed))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     vault.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    con = duckdb.connect(config=duckdb_config(warehouse.parent))
     try:
         con.execute(f"ATTACH '{warehouse}' AS wh")
         con.execute(f"ATTACH '{vault}' AS vault")
