@@ -50,6 +50,17 @@ def _row_condition(kwargs: dict, where: str) -> str:
     return f"{_q(col)} = {_lit(value)}"
 
 
+def _outside(expr: str, k: dict) -> str:
+    """TRUE when expr is below min_value or above max_value (inclusive bounds unless
+    strict_min / strict_max), as GX's between expectations define it."""
+    parts = []
+    if k.get("min_value") is not None:
+        parts.append(f"{expr} {'<=' if k.get('strict_min') else '<'} {_lit(k['min_value'])}")
+    if k.get("max_value") is not None:
+        parts.append(f"{expr} {'>=' if k.get('strict_max') else '>'} {_lit(k['max_value'])}")
+    return f"({' OR '.join(parts) or 'FALSE'})"
+
+
 def failing_predicate(rule: Rule) -> str:
     """SQL that is TRUE for a row that fails this row-scope rule."""
     k, t = rule.kwargs, rule.type
@@ -67,20 +78,10 @@ def failing_predicate(rule: Rule) -> str:
         fails = f"{col} IS NOT NULL AND try_strptime({col}, {_lit(k['strftime_format'])}) IS NULL"
     elif t == "expect_column_value_lengths_to_be_between":
         col = _q(k["column"])
-        parts = []
-        if k.get("min_value") is not None:
-            parts.append(f"length({col}) < {int(k['min_value'])}")
-        if k.get("max_value") is not None:
-            parts.append(f"length({col}) > {int(k['max_value'])}")
-        fails = f"{col} IS NOT NULL AND ({' OR '.join(parts) or 'FALSE'})"
+        fails = f"{col} IS NOT NULL AND {_outside(f'length({col})', k)}"
     elif t == "expect_column_values_to_be_between":
         col = _q(k["column"])
-        parts = []
-        if k.get("min_value") is not None:
-            parts.append(f"{col} {'<=' if k.get('strict_min') else '<'} {_lit(k['min_value'])}")
-        if k.get("max_value") is not None:
-            parts.append(f"{col} {'>=' if k.get('strict_max') else '>'} {_lit(k['max_value'])}")
-        fails = f"{col} IS NOT NULL AND ({' OR '.join(parts) or 'FALSE'})"
+        fails = f"{col} IS NOT NULL AND {_outside(col, k)}"
     elif t == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = _q(k["column_A"]), _q(k["column_B"])
         ignore = k.get("ignore_row_if", "both_values_are_missing")
