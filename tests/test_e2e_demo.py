@@ -50,9 +50,29 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
         env,
     )
     assert q.returncode == 0 and q.stdout.splitlines()[-1] == str(summary["rows"]["ps_enrollment"])
-    # a second build finds nothing new to load
+
+    # a second build finds nothing new to load and leaves every warehouse table identical
+    def fingerprint():
+        con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+        try:
+            return {
+                t: con.execute(f"select count(*), sum(hash(x)) from {t} x").fetchone()
+                for t in (
+                    "raw.msds",
+                    "raw.msds_quarantine",
+                    "raw.ps_enrollment",
+                    "raw.ps_awards",
+                    "ingest.quarantine_reasons",
+                    "ingest.partition_loads",
+                )
+            }
+        finally:
+            con.close()
+
+    before = fingerprint()
     again = run(["build"], env)
     assert again.returncode == 0 and "0 to load" in again.stdout
+    assert fingerprint() == before
     # the query command cannot reach the vault
     vault = home / "vault" / "vault.duckdb"
     sneaky = run(["query", f"attach '{vault}' as v; select count(*) from v.landing.msds_identity"], env)
