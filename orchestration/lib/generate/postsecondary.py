@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestration.lib.generate import defects
 from orchestration.lib.generate.directory import Institutions
-from orchestration.lib.generate.k12 import EPOCH, K12Model, to_days
+from orchestration.lib.generate.k12 import K12Model, to_days
 from orchestration.lib.generate.names import NamePool, apply_noise, swap_day_month
 from orchestration.lib.generate.people import People
 from orchestration.lib.generate.rand import hash_int, hash_uniform, stream
@@ -649,8 +650,6 @@ def _write_awards(sim: Simulation, st: Standing, rows: np.ndarray, fy: int) -> N
 
 
 def _write_by_institution(writer, feed, cols, pid, ii, inst, seed, relpath, inject):
-    from orchestration.lib.generate import defects
-
     bounds = np.flatnonzero(np.r_[True, ii[1:] != ii[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         part = {k: v.slice(a, b - a) for k, v in cols.items()}
@@ -667,4 +666,4 @@ def _date_text(days: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(days).astype(np.int32), pa.int32()).cast(pa.date32()).cast(pa.string())
 
 
-__all__ = ["K12Outcomes", "generate", "EPOCH"]
+__all__ = ["K12Outcomes", "generate"]
