@@ -1,0 +1,165 @@
+"""Standardisation in the vault: records -> standardised records -> source entities.
+
+Everything here runs on a DuckDB connection with the vault attached as `vault`
+and the warehouse as `wh`; the tables it makes are TEMP tables of that
+connection (they hold PII and are never written to the warehouse).
+
+- names: upper case, accents stripped, apostrophes dropped, hyphens and runs of
+  spaces made one space; the comparison key drops the spaces too ("SMITH-JONES",
+  "Smith Jones" and "SMITHJONES" agree); a first name also carries its formal
+  forms from seeds/nicknames.csv (BILL -> {BILL, WILLIAM});
+- dates: ISO text to DATE (anything else, including NA, is null), plus the
+  day/month-swapped date where that is a real, different date;
+- SSNs: null for NA, not nine digits, invalid by SSA rules (area 000, 666 or
+  900-999, group 00, serial 0000), placeholders (one repeated digit, 123456789,
+  987654321, 012345678); an SSN held by several distinct identities is nulled
+  later (shared), at the entity level;
+- MARSS numbers and UICs: ten digits and not one repeated digit, else null.
+
+A *source entity* is what a source system keeps one identity for: a K-12 UIC
+(`K:<uic>`), a postsecondary student at one institution (`P:<institution>:<student
+number>`), or, when an institution sends no student number, the institution and
+the standardised name and birthdate (`Q:<institution>:<md5>`). Records collapse to
+entities before linkage, so the state's ~23M records become a few million rows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from orchestration.lib.paths import SEEDS_DIR
+
+SECTOR = {"msds": "k12", "ps_enrollment": "ps", "ps_awards": "ps"}
+
+MACROS = r"""
+CREATE OR REPLACE TEMP MACRO id_na(x) AS CASE WHEN upper(trim(x)) IN ('', 'NA', 'N/A') THEN NULL ELSE trim(x) END;
+CREATE OR REPLACE TEMP MACRO std_name(x) AS nullif(trim(regexp_replace(regexp_replace(
+    upper(strip_accents(coalesce(id_na(x), ''))), '[^A-Z \-]', '', 'g'), '[\s\-]+', ' ', 'g')), '');
+CREATE OR REPLACE TEMP MACRO name_key(x) AS nullif(replace(std_name(x), ' ', ''), '');
+CREATE OR REPLACE TEMP MACRO std_date(x) AS try_strptime(id_na(x), '%Y-%m-%d')::DATE;
+CREATE OR REPLACE TEMP MACRO swapped(d) AS CASE WHEN day(d) <= 12 AND day(d) <> month(d)
+    THEN make_date(year(d), day(d), month(d)) END;
+CREATE OR REPLACE TEMP MACRO std_ssn(x) AS CASE
+    WHEN NOT regexp_full_match(coalesce(id_na(x), ''), '[0-9]{9}') THEN NULL
+    WHEN substr(x, 1, 3) IN ('000', '666') OR substr(x, 1, 1) = '9' THEN NULL
+    WHEN substr(x, 4, 2) = '00' OR substr(x, 6, 4) = '0000' THEN NULL
+    WHEN regexp_full_match(x, '(0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)') THEN NULL
+    WHEN x IN ('123456789', '987654321', '012345678') THEN NULL
+    ELSE x END;
+CREATE OR REPLACE TEMP MACRO std_state_id(x) AS CASE
+    WHEN NOT regexp_full_match(coalesce(id_na(x), ''), '[0-9]{10}') THEN NULL
+    WHEN regexp_full_match(x, '(0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)') THEN NULL
+    ELSE x END;
+"""
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in MACROS.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
+    nicknames = SEEDS_DIR / "nicknames.csv"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE nick AS SELECT DISTINCT name_key(nickname) AS nickname, "
+        f"name_key(formal_name) AS formal FROM read_csv('{nicknames}', header=true, all_varchar=true)"
+    )
+
+
+RECORDS_SQL = """
+CREATE OR REPLACE TEMP TABLE rec AS
+WITH raw AS (
+    SELECT 'msds' AS feed, i.record_token, 'k12' AS sector, std_state_id(i.uic) AS uic,
+           CAST(NULL AS VARCHAR) AS inst, CAST(NULL AS VARCHAR) AS isn,
+           CAST(NULL AS VARCHAR) AS ssn, CAST(NULL AS VARCHAR) AS marss,
+           i.first_name, i.last_name, i.middle_name, i.date_of_birth AS dob_text, i.zip_code,
+           upper(r.gender) AS sex, r.school_year, r.collection, r.district_code
+    FROM vault.landing.msds_identity i JOIN wh.raw.msds r USING (record_token)
+    UNION ALL
+    SELECT 'ps_enrollment', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
+           std_ssn(i.ssn), std_state_id(i.marss_number), i.first_name, i.last_name, i.middle_name, i.birthdate,
+           i.zip_code, upper(r.sex), NULL, NULL, NULL
+    FROM vault.landing.ps_enrollment_identity i JOIN wh.raw.ps_enrollment r USING (record_token)
+    UNION ALL
+    SELECT 'ps_awards', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
+           std_ssn(i.ssn), NULL, i.first_name, i.last_name, i.middle_name, i.birthdate,
+           NULL, upper(r.sex), NULL, NULL, NULL
+    FROM vault.landing.ps_awards_identity i JOIN wh.raw.ps_awards r USING (record_token)
+), std AS (
+    SELECT feed, record_token, sector, uic, inst, isn, ssn, marss,
+           name_key(first_name) AS first, name_key(last_name) AS last,
+           std_name(last_name) AS last_spaced, name_key(middle_name) AS middle,
+           std_date(dob_text) AS dob, CASE WHEN sex IN ('F', 'M') THEN sex END AS sex,
+           CASE WHEN regexp_full_match(coalesce(id_na(zip_code), ''), '[0-9]{5}') THEN zip_code END AS zip,
+           school_year, collection, district_code
+    FROM raw
+)
+SELECT *,
+       CASE WHEN sector = 'k12' THEN 'K:' || coalesce(uic, 'R' || CAST(record_token AS VARCHAR))
+            WHEN isn IS NOT NULL THEN 'P:' || inst || ':' || upper(isn)
+            ELSE 'Q:' || inst || ':' || md5(concat_ws('|', first, last, CAST(dob AS VARCHAR)))
+       END AS entity_key
+FROM std
+"""
+
+
+ENTITIES_SQL = """
+CREATE OR REPLACE TEMP TABLE ent_values AS
+WITH counted AS (
+    SELECT entity_key, attr, v, count(*) AS n FROM (
+        SELECT entity_key, UNNEST([
+            {'attr': 'first', 'v': first}, {'attr': 'last', 'v': last}, {'attr': 'middle', 'v': middle},
+            {'attr': 'dob', 'v': CAST(dob AS VARCHAR)}, {'attr': 'sex', 'v': sex}, {'attr': 'zip', 'v': zip},
+            {'attr': 'ssn', 'v': ssn}, {'attr': 'marss', 'v': marss}], recursive := true)
+        FROM rec)
+    WHERE v IS NOT NULL GROUP BY ALL
+)
+SELECT entity_key, attr, arg_max(v, {'n': n, 'v': v}) AS v, count(*) AS n_values
+FROM counted GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE ent AS
+WITH base AS (
+    SELECT entity_key, any_value(sector) AS sector, any_value(inst) AS inst, count(*) AS n_records,
+           list_sort(list_distinct(list(last) FILTER (WHERE last IS NOT NULL))) AS surnames,
+           list_sort(list_distinct(flatten(
+               list(string_split(last_spaced, ' ')) FILTER (WHERE last_spaced IS NOT NULL)))) AS surname_parts,
+           list_sort(list_distinct(list(first) FILTER (WHERE first IS NOT NULL))) AS firsts,
+           md5(string_agg(DISTINCT concat_ws('|', first, last, middle, dob, sex, zip, ssn, marss), '#'
+               ORDER BY concat_ws('|', first, last, middle, dob, sex, zip, ssn, marss))) AS fingerprint
+    FROM rec GROUP BY entity_key
+), pivoted AS (
+    SELECT entity_key,
+           max(v) FILTER (WHERE attr = 'first') AS first, max(v) FILTER (WHERE attr = 'last') AS last,
+           max(v) FILTER (WHERE attr = 'middle') AS middle, max(v) FILTER (WHERE attr = 'dob')::DATE AS dob,
+           max(v) FILTER (WHERE attr = 'sex') AS sex, max(v) FILTER (WHERE attr = 'zip') AS zip,
+           max(v) FILTER (WHERE attr = 'ssn') AS ssn, max(v) FILTER (WHERE attr = 'marss') AS marss,
+           max(n_values) FILTER (WHERE attr = 'ssn') AS n_ssn
+    FROM ent_values GROUP BY entity_key
+), forms AS (
+    SELECT b.entity_key, list_sort(list_distinct(list_concat(any_value(b.firsts),
+           coalesce(list(n.formal) FILTER (WHERE n.formal IS NOT NULL), [])))) AS first_forms
+    FROM base b LEFT JOIN (SELECT entity_key, UNNEST(firsts) AS f FROM base) u USING (entity_key)
+    LEFT JOIN nick n ON n.nickname = u.f
+    GROUP BY b.entity_key
+)
+SELECT row_number() OVER (ORDER BY b.entity_key) AS entity_id, b.entity_key, b.sector, b.inst, b.n_records,
+       p.first, p.last, p.middle, substr(p.middle, 1, 1) AS middle_initial, p.dob, swapped(p.dob) AS dob_swapped,
+       year(p.dob) AS birth_year, p.sex, p.zip,
+       CASE WHEN coalesce(p.n_ssn, 0) <= 1 THEN p.ssn END AS ssn, p.marss,
+       b.surnames, list_distinct(list_concat(b.surnames, b.surname_parts)) AS surname_history,
+       f.first_forms, b.fingerprint
+FROM base b JOIN pivoted p USING (entity_key) JOIN forms f USING (entity_key);
+"""
+
+
+def build_entities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Create TEMP tables `rec` (one standardised row per loaded record) and `ent`
+    (one row per source entity). Returns counts (no values)."""
+    create_macros(con)
+    con.execute(RECORDS_SQL)
+    for statement in ENTITIES_SQL.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
+    records, entities, k12, ps = con.execute(
+        "SELECT (SELECT count(*) FROM rec), count(*), count(*) FILTER (WHERE sector = 'k12'), "
+        "count(*) FILTER (WHERE sector = 'ps') FROM ent"
+    ).fetchall()[0]
+    return {"records": records, "entities": entities, "k12_entities": k12, "ps_entities": ps}
