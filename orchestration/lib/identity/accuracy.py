@@ -176,3 +176,44 @@ def compute_accuracy(warehouse: Path, vault: Path, truth_dir: Path | None) -> di
         "true_ps_persons_with_k12_records": round(len(true_ps & true_k12) / len(true_ps), 6) if true_ps else None,
     }
     return out
+
+
+def write_report(run: dict, accuracy: dict, out: Path | None = None) -> Path:
+    """SLEDS_HOME/reports/linkage_accuracy.json: the run's counts, timings and cluster
+    sizes with the accuracy figures (written whole, then renamed)."""
+    import json
+
+    out = out or paths.sleds_home() / "reports" / "linkage_accuracy.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"run": run, "accuracy": accuracy}
+    tmp = out.with_suffix(".partial")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def headline(run: dict, accuracy: dict) -> dict[str, float | int | str | None]:
+    """The figures worth a glance (Dagster metadata, the build line)."""
+    counts = run.get("counts", {})
+    out: dict[str, float | int | str | None] = {
+        "records": counts.get("records"),
+        "source_entities": counts.get("entities"),
+        "persons": counts.get("persons"),
+        "new_research_ids": counts.get("new_ids"),
+        "merged_research_ids": counts.get("merged_ids"),
+        "review_queue": counts.get("review_queue"),
+        "records_per_minute": counts.get("records_per_minute"),
+        "mode": run.get("mode"),
+    }
+    pairs = accuracy.get("record_pairs") or {}
+    for name, m in pairs.items():
+        out[f"{name}_pair_precision"] = m["precision"]
+        out[f"{name}_pair_recall"] = m["recall"]
+    clusters = accuracy.get("clusters") or {}
+    if clusters:
+        out["cluster_precision"] = clusters["precision_pure_research_ids"]
+        out["cluster_recall"] = clusters["recall_complete_persons"]
+        out["research_ids_with_two_k12_students"] = clusters["research_ids_with_two_or_more_true_k12_students"]
+    if not pairs:
+        out["accuracy"] = accuracy.get("note")
+    return out
