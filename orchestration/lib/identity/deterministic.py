@@ -40,7 +40,7 @@ def deterministic_passes(con: duckdb.DuckDBPyConnection, name_similarity_min: fl
         f"""
         CREATE OR REPLACE TEMP TABLE marss_pairs AS
         SELECT least(l.entity_id, r.entity_id) AS id_l, greatest(l.entity_id, r.entity_id) AS id_r,
-               {a['dob']} AND ({a['first']} OR {a['last']}) AS agree
+               {a["dob"]} AND ({a["first"]} OR {a["last"]}) AS agree
         FROM ent l JOIN ent r ON r.entity_key = 'K:' || l.marss
         WHERE l.sector = 'ps' AND l.marss IS NOT NULL
         """
@@ -49,7 +49,7 @@ def deterministic_passes(con: duckdb.DuckDBPyConnection, name_similarity_min: fl
         f"""
         CREATE OR REPLACE TEMP TABLE ssn_pairs AS
         SELECT l.ssn, l.entity_id AS id_l, r.entity_id AS id_r,
-               coalesce({a['dob']} AND {a['first']}, false) AS agree
+               coalesce({a["dob"]} AND {a["first"]}, false) AS agree
         FROM ent l JOIN ent r ON l.ssn = r.ssn AND l.entity_id < r.entity_id
         WHERE l.ssn IS NOT NULL
         """

@@ -47,9 +47,13 @@ def _fresh_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[str]:
     while len(out) < n:
         batch = {new_research_id() for _ in range(n - len(out))} - out
         con.register("candidate_ids", {"research_id": np.array(sorted(batch), dtype=object)})
-        clash = {r for (r,) in con.execute(
-            "SELECT research_id FROM candidate_ids SEMI JOIN vault.identity.registry USING (research_id)"
-        ).fetchall()}
+        clash = {
+            r
+            for (r,) in con.execute(
+                "SELECT CAST(c.research_id AS VARCHAR) FROM candidate_ids c "
+                "WHERE CAST(c.research_id AS VARCHAR) IN (SELECT research_id FROM vault.identity.registry)"
+            ).fetchall()
+        }
         con.unregister("candidate_ids")
         out |= batch - clash
     return sorted(out)
@@ -96,14 +100,22 @@ def assign_research_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str
         "assigned_frame",
         {"cluster": np.array(list(assigned), dtype=np.int64), "research_id": np.array(list(assigned.values()))},
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE cluster_ids AS SELECT cluster, research_id FROM assigned_frame")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cluster_ids AS SELECT cluster, CAST(research_id AS VARCHAR) AS research_id "
+        "FROM assigned_frame"
+    )
     con.unregister("assigned_frame")
     con.register(
         "new_frame",
-        {"research_id": np.array([r for r, _ in new_rows], dtype=object),
-         "split_from": np.array([s for _, s in new_rows], dtype=object)},
+        {
+            "research_id": np.array([r for r, _ in new_rows], dtype=object),
+            "split_from": np.array([s for _, s in new_rows], dtype=object),
+        },
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE new_ids AS SELECT research_id, split_from FROM new_frame")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_ids AS SELECT CAST(research_id AS VARCHAR) AS research_id, "
+        "CAST(split_from AS VARCHAR) AS split_from FROM new_frame"
+    )
     con.unregister("new_frame")
 
     # previous active IDs that no cluster kept: merged (their keys are in another

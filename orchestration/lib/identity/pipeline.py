@@ -138,8 +138,11 @@ def _run(con, t: Thresholds, report: IdentityReport, retrain: bool, rescore: boo
     _ddl(con, ids.VAULT_DDL)
     _ddl(con, review.VAULT_DDL)
     _ddl(con, WAREHOUSE_DDL)
-    missing = [f for f in FEEDS if f not in _tables(con, "wh", "raw") or f"{f}_identity" not in _tables(
-        con, "vault", "landing")]
+    missing = [
+        f
+        for f in FEEDS
+        if f not in _tables(con, "wh", "raw") or f"{f}_identity" not in _tables(con, "vault", "landing")
+    ]
     _ensure_empty_feeds(con, missing)
 
     # 1. standardise and collapse to entities
@@ -193,8 +196,10 @@ def _run(con, t: Thresholds, report: IdentityReport, retrain: bool, rescore: boo
         _store_splink_edges(con, report.run_id, incremental)
     else:
         report.counts["splink_pairs_scored_at_or_above_review"] = 0
-        con.execute("DELETE FROM vault.identity.splink_edges WHERE key_l NOT IN (SELECT entity_key FROM ent) "
-                    "OR key_r NOT IN (SELECT entity_key FROM ent)")
+        con.execute(
+            "DELETE FROM vault.identity.splink_edges WHERE key_l NOT IN (SELECT entity_key FROM ent) "
+            "OR key_r NOT IN (SELECT entity_key FROM ent)"
+        )
     clock = _step(report, "splink", clock)
 
     # 3. edges, clustering, review queue
@@ -230,8 +235,10 @@ def _run(con, t: Thresholds, report: IdentityReport, retrain: bool, rescore: boo
     report.counts["links_refused_two_k12_students"] = len(result.refused_edges)
     con.register(
         "refused_frame",
-        {"id_l": np.array([a for a, _ in result.refused_edges], dtype=np.int64),
-         "id_r": np.array([b for _, b in result.refused_edges], dtype=np.int64)},
+        {
+            "id_l": np.array([a for a, _ in result.refused_edges], dtype=np.int64),
+            "id_r": np.array([b for _, b in result.refused_edges], dtype=np.int64),
+        },
     )
     con.execute(
         f"""

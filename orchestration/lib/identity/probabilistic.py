@@ -60,10 +60,16 @@ def comparisons() -> list[dict]:
             "comparison_description": "first name: exact, nickname forms, similar",
             "comparison_levels": [
                 _null("first"),
-                {"sql_condition": "first_l = first_r", "label_for_charts": "exact", "tf_adjustment_column": "first",
-                 "tf_adjustment_weight": 1.0},
-                {"sql_condition": "len(list_intersect(first_forms_l, first_forms_r)) > 0",
-                 "label_for_charts": "nickname or variant"},
+                {
+                    "sql_condition": "first_l = first_r",
+                    "label_for_charts": "exact",
+                    "tf_adjustment_column": "first",
+                    "tf_adjustment_weight": 1.0,
+                },
+                {
+                    "sql_condition": "len(list_intersect(first_forms_l, first_forms_r)) > 0",
+                    "label_for_charts": "nickname or variant",
+                },
                 {"sql_condition": "jaro_winkler_similarity(first_l, first_r) >= 0.9", "label_for_charts": "jw>=0.9"},
                 {"sql_condition": "jaro_winkler_similarity(first_l, first_r) >= 0.8", "label_for_charts": "jw>=0.8"},
                 _else(),
@@ -74,10 +80,16 @@ def comparisons() -> list[dict]:
             "comparison_description": "last name: exact, surname history, similar",
             "comparison_levels": [
                 _null("last"),
-                {"sql_condition": "last_l = last_r", "label_for_charts": "exact", "tf_adjustment_column": "last",
-                 "tf_adjustment_weight": 1.0},
-                {"sql_condition": "len(list_intersect(surname_history_l, surname_history_r)) > 0",
-                 "label_for_charts": "surname history"},
+                {
+                    "sql_condition": "last_l = last_r",
+                    "label_for_charts": "exact",
+                    "tf_adjustment_column": "last",
+                    "tf_adjustment_weight": 1.0,
+                },
+                {
+                    "sql_condition": "len(list_intersect(surname_history_l, surname_history_r)) > 0",
+                    "label_for_charts": "surname history",
+                },
                 {"sql_condition": "jaro_winkler_similarity(last_l, last_r) >= 0.9", "label_for_charts": "jw>=0.9"},
                 {"sql_condition": "jaro_winkler_similarity(last_l, last_r) >= 0.8", "label_for_charts": "jw>=0.8"},
                 _else(),
@@ -108,14 +120,20 @@ def comparisons() -> list[dict]:
         {
             "output_column_name": "sex",
             "comparison_description": "sex",
-            "comparison_levels": [_null("sex"), {"sql_condition": "sex_l = sex_r", "label_for_charts": "exact"},
-                                  _else()],
+            "comparison_levels": [
+                _null("sex"),
+                {"sql_condition": "sex_l = sex_r", "label_for_charts": "exact"},
+                _else(),
+            ],
         },
         {
             "output_column_name": "zip",
             "comparison_description": "ZIP code",
-            "comparison_levels": [_null("zip"), {"sql_condition": "zip_l = zip_r", "label_for_charts": "exact"},
-                                  _else()],
+            "comparison_levels": [
+                _null("zip"),
+                {"sql_condition": "zip_l = zip_r", "label_for_charts": "exact"},
+                _else(),
+            ],
         },
     ]
 
