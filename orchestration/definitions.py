@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from orchestration.defs import identity, ingest, marts, quality
+from orchestration.defs import derived, identity, ingest, marts, quality
 
-defs = dg.Definitions.merge(ingest.defs, quality.defs, marts.defs, identity.defs)
+defs = dg.Definitions.merge(ingest.defs, quality.defs, identity.defs, derived.defs, marts.defs)
