@@ -1,0 +1,64 @@
+-- The PEPE (Primary Education Providing Entity) of each student in each collection.
+-- DOMAIN §2 (enrollment and exit): a record drops the student from its district only
+-- when it carries an exit status other than 19 with an exit date before the testing
+-- window starts (End of Year: before the count date). Among the records still
+-- enrolling the student, the PEPE is the one with the most FTE, then a resident (14)
+-- over a part-time nonpublic/home-school record, then the latest enrollment.
+with calendar as (
+    select school_year, upper(collection) as collection, count_date, testing_window_start,
+        coalesce(testing_window_start, count_date) as window_start
+    from {{ ref('msds_collection_calendar') }}
+),
+
+records as (
+    select
+        e.*,
+        c.window_start,
+        c.testing_window_start,
+        coalesce(
+            e.exit_status is not null and e.exit_status <> '19' and e.exit_date < c.window_start, false
+        ) as exited_before_window
+    from {{ ref('int_msds__effective_records') }} as e
+    inner join calendar as c using (school_year, collection)
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by research_id, school_year, collection
+            order by exited_before_window, fte desc nulls last, (residency_code = '14') desc,
+                enrollment_date desc nulls last, district_code, building_code, record_token
+        ) as pepe_rank,
+        count(*) over (partition by research_id, school_year, collection) as records_in_collection
+    from records
+)
+
+select
+    research_id,
+    school_year,
+    school_year_start,
+    collection,
+    -- collections in order (fall, spring, end of year), so FAY can look back three
+    school_year_start * 3 + case collection when 'FALL' then 0 when 'SPRING' then 1 else 2 end
+        as collection_sequence,
+    window_start,
+    testing_window_start,
+    not exited_before_window as enrolled_at_window,
+    record_token as pepe_record_token,
+    srm_applied as pepe_srm_applied,
+    district_code as pepe_district_code,
+    building_code as pepe_building_code,
+    s2e2_building_code,
+    grade as reported_grade,
+    residency_code,
+    gender,
+    race_ethnicity,
+    fte,
+    age_on_december_1,
+    enrollment_date,
+    exit_date,
+    exit_status,
+    records_in_collection
+from ranked
+where pepe_rank = 1
