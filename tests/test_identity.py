@@ -275,3 +275,23 @@ def test_demo_cross_sector_accuracy_meets_the_bar(demo_linked):
     assert cross["precision"] >= 0.995, cross
     assert cross["recall"] >= 0.98, cross
     assert acc["clusters"]["research_ids_with_two_or_more_true_k12_students"] == 0
+
+
+def test_the_dagster_asset_reports_accuracy_as_metadata_and_a_file(lifecycle, monkeypatch):
+    import dagster as dg
+
+    from orchestration.defs.identity import research_ids
+
+    monkeypatch.setenv("SLEDS_LANDING", str(lifecycle["feeds"] / "landing"))  # ground truth is beside it
+    result = dg.materialize([research_ids])
+    assert result.success
+    (mat,) = result.get_asset_materialization_events()
+    mat = mat.materialization
+    meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    assert meta["k12-ps_pair_precision"] >= 0.99 and meta["research_ids_with_two_k12_students"] == 0
+    assert meta["new_research_ids"] == 0  # a rerun: every ID kept
+    assert (lifecycle["home"] / "reports" / "linkage_accuracy.json").exists()
+    spec = research_ids.specs_by_key[dg.AssetKey(["identity", "research_ids"])]
+    assert spec.group_name == "identity" and spec.tags.get("pii") == "reads-vault"
+    assert {d.asset_key for d in spec.deps} == {dg.AssetKey(["raw", f]) for f in FEEDS}
+    assert research_ids.node_def.pool == "duckdb_warehouse"
