@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.lib import paths
+from orchestration.lib.ingest.load import duckdb_config
 from orchestration.lib.reference import FEEDS
 
 SECTOR_PAIRS = (("k12", "k12"), ("k12", "ps"), ("ps", "ps"))
@@ -73,8 +74,11 @@ persons AS (
                 WHEN count(marss) > 0 THEN 'a record carries a MARSS number' ELSE 'no MARSS number' END AS ps_marss
     FROM joined GROUP BY person_id
 )
-SELECT j.research_id, j.person_id, j.sector, p.sex, p.surname_changed, p.ps_marss
-FROM joined j JOIN persons p USING (person_id)
+SELECT c.*, p.sex, p.surname_changed, p.ps_marss
+FROM (SELECT research_id, person_id, count(*) FILTER (WHERE sector = 'k12') AS k12,
+             count(*) FILTER (WHERE sector = 'ps') AS ps
+      FROM joined GROUP BY ALL) c
+JOIN persons p USING (person_id)
 """
 
 
@@ -104,15 +108,6 @@ def _ratios(m: dict) -> dict:
     }
 
 
-def _cells(frame: pd.DataFrame) -> pd.DataFrame:
-    cells = frame.groupby(["research_id", "person_id", "sector"]).size().unstack("sector", fill_value=0)
-    for s in ("k12", "ps"):
-        if s not in cells:
-            cells[s] = 0
-    cells["all"] = cells["k12"] + cells["ps"]
-    return cells.reset_index()
-
-
 def compute_accuracy(warehouse: Path, vault: Path, truth_dir: Path | None) -> dict:
     if truth_dir is None or not all((truth_dir / f"{f}.parquet").exists() for f in FEEDS):
         return {
@@ -122,25 +117,23 @@ def compute_accuracy(warehouse: Path, vault: Path, truth_dir: Path | None) -> di
     truth = " UNION ALL ".join(
         f"SELECT '{f}' AS feed, file, row_number, person_id FROM read_parquet('{truth_dir / f}.parquet')" for f in FEEDS
     )
-    con = duckdb.connect()
+    con = duckdb.connect(config=duckdb_config(warehouse.parent))
     try:
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
         con.execute(f"ATTACH '{vault}' AS vault (READ_ONLY)")
-        frame = con.execute(RECORDS_SQL.format(truth=truth)).df()
+        cells = con.execute(RECORDS_SQL.format(truth=truth)).df()
     finally:
         con.close()
-    cells = _cells(frame)
-    out: dict = {"ground_truth": str(truth_dir), "records_evaluated": int(len(frame)), "record_pairs": {}}
+    cells["all"] = cells["k12"] + cells["ps"]
+    out: dict = {"ground_truth": str(truth_dir), "records_evaluated": int(cells["all"].sum()), "record_pairs": {}}
     for a, b in (*SECTOR_PAIRS, ("all", "all")):
         out["record_pairs"][f"{a}-{b}" if a != "all" else "all"] = _ratios(_pair_metrics(cells, a, b))
     # by subgroup of the true person
     subgroups: dict = {}
     for dim in ("sex", "surname_changed", "ps_marss"):
-        person_dim = frame.groupby("person_id")[dim].first()
         subgroups[dim] = {}
-        for value in sorted(person_dim.dropna().unique(), key=str):
-            in_g = set(person_dim.index[person_dim == value])
-            mask = cells["person_id"].isin(in_g)
+        for value in sorted(cells[dim].dropna().unique(), key=str):
+            mask = (cells[dim] == value).to_numpy()
             res = {}
             for a, b in (("k12", "ps"), ("all", "all")):
                 total = _pair_metrics(cells, a, b)
@@ -148,32 +141,33 @@ def compute_accuracy(warehouse: Path, vault: Path, truth_dir: Path | None) -> di
                 rest = _pair_metrics(cells[~mask], a, b)
                 fp = (total["pp"] - total["tp"]) - (rest["pp"] - rest["tp"])
                 res["k12-ps" if a == "k12" else "all"] = _ratios({"tp": g["tp"], "pp": g["tp"] + fp, "ap": g["ap"]})
-            subgroups[dim][str(value)] = {"persons": len(in_g), **res}
+            subgroups[dim][str(value)] = {"persons": int(cells.loc[mask, "person_id"].nunique()), **res}
     out["record_pairs_by_subgroup"] = subgroups
-    # clusters
-    per_rid = frame.groupby("research_id")["person_id"].nunique()
-    per_pid = frame.groupby("person_id")["research_id"].nunique()
-    pure = set(per_rid.index[per_rid == 1])
-    complete = per_pid[per_pid == 1]
-    pid_rid = frame.drop_duplicates("person_id").set_index("person_id")["research_id"]
-    exact = sum(1 for p in complete.index if pid_rid[p] in pure)
-    k12 = frame[frame["sector"] == "k12"].groupby("research_id")["person_id"].nunique()
-    ps_persons = frame[frame["sector"] == "ps"]
-    true_ps = set(ps_persons["person_id"])
-    true_k12 = set(frame.loc[frame["sector"] == "k12", "person_id"])
-    pred_ps = set(ps_persons["research_id"])
-    pred_k12 = set(frame.loc[frame["sector"] == "k12", "research_id"])
+    # clusters: a cell is one (research ID, true person) pair
+    persons_per_rid = cells.groupby("research_id").size()
+    rids_per_pid = cells.groupby("person_id").size()
+    pure = persons_per_rid.index[persons_per_rid == 1]
+    complete_pids = rids_per_pid.index[rids_per_pid == 1]
+    complete = cells[cells["person_id"].isin(complete_pids)]
+    exact = int(complete["research_id"].isin(pure).sum())
+    k12_students = cells[cells["k12"] > 0].groupby("research_id").size()
+    n_rid, n_pid = len(persons_per_rid), len(rids_per_pid)
     out["clusters"] = {
-        "research_ids": int(len(per_rid)),
-        "true_persons": int(len(per_pid)),
-        "precision_pure_research_ids": round(len(pure) / len(per_rid), 6) if len(per_rid) else None,
-        "recall_complete_persons": round(len(complete) / len(per_pid), 6) if len(per_pid) else None,
-        "exact_persons": round(exact / len(per_pid), 6) if len(per_pid) else None,
-        "research_ids_with_two_or_more_true_k12_students": int((k12 > 1).sum()),
+        "research_ids": int(n_rid),
+        "true_persons": int(n_pid),
+        "precision_pure_research_ids": round(len(pure) / n_rid, 6) if n_rid else None,
+        "recall_complete_persons": round(len(complete_pids) / n_pid, 6) if n_pid else None,
+        "exact_persons": round(exact / n_pid, 6) if n_pid else None,
+        "research_ids_with_two_or_more_true_k12_students": int((k12_students > 1).sum()),
     }
+    pred_ps = set(cells.loc[cells["ps"] > 0, "research_id"])
+    pred_k12 = set(cells.loc[cells["k12"] > 0, "research_id"])
+    by_pid = cells.groupby("person_id")[["k12", "ps"]].sum()
+    true_ps = int((by_pid["ps"] > 0).sum())
+    true_both = int(((by_pid["ps"] > 0) & (by_pid["k12"] > 0)).sum())
     out["link_rate"] = {
         "predicted_ps_persons_linked_to_k12": round(len(pred_ps & pred_k12) / len(pred_ps), 6) if pred_ps else None,
-        "true_ps_persons_with_k12_records": round(len(true_ps & true_k12) / len(true_ps), 6) if true_ps else None,
+        "true_ps_persons_with_k12_records": round(true_both / true_ps, 6) if true_ps else None,
     }
     return out
 
