@@ -44,3 +44,31 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def tiny_warehouse(tiny_feeds, tmp_path_factory) -> Path:
+    """A SLEDS_HOME with the tiny feeds built end to end (ingest, identity, agreements,
+    dbt) without Dagster. Read it, or copy it (`copy_home`) before changing anything."""
+    from orchestration.lib import local_build
+
+    home = tmp_path_factory.mktemp("tiny_home") / "home"
+    before = os.environ.get("SLEDS_HOME")
+    os.environ["SLEDS_HOME"] = str(home)
+    try:
+        local_build.ingest_landing(tiny_feeds / "landing")
+        local_build.build_downstream(tiny_feeds / "landing")
+    finally:
+        if before is None:
+            os.environ.pop("SLEDS_HOME", None)
+        else:
+            os.environ["SLEDS_HOME"] = before
+    return home
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A private copy of a built SLEDS_HOME (warehouse, vault, identity state)."""
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("tmp"))
+    return target
