@@ -2,6 +2,8 @@
 
 import dagster as dg
 
-from orchestration.defs import derived, identity, ingest, marts, quality
+from orchestration.defs import derived, governance, identity, ingest, marts, quality, releases
 
-defs = dg.Definitions.merge(ingest.defs, quality.defs, identity.defs, derived.defs, marts.defs)
+defs = dg.Definitions.merge(
+    ingest.defs, quality.defs, identity.defs, derived.defs, governance.defs, marts.defs, releases.defs
+)

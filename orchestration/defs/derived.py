@@ -9,7 +9,7 @@ from orchestration.lib.derived.ages import build_record_ages
 
 @dg.asset(
     key=dg.AssetKey(["derived", "msds_record_ages"]),
-    deps=[dg.AssetKey(["raw", "msds"])],
+    deps=[dg.AssetKey(["raw", "msds"]), dg.AssetKey(["governance", "purges"])],
     group_name="identity",
     pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],

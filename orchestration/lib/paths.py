@@ -48,3 +48,8 @@ def validation_dir() -> Path:
 
 def logs_dir() -> Path:
     return sleds_home() / "logs"
+
+
+def releases_dir() -> Path:
+    """Where each audience's release is written, outside the warehouse file."""
+    return sleds_home() / "releases"

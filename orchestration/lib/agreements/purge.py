@@ -1,0 +1,112 @@
+"""Clause 21 (data destruction): when an agreement's destruction date has come, every
+record that institution provided is deleted from the warehouse, the vault and (by the
+next release build) every release, and each deletion is logged.
+
+Runs on every build right after ingest, so a reload of a landing partition cannot bring
+the institution's records back into anything downstream. The landing files are the
+steward's to remove; the report lists those still present."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from orchestration.lib.agreements.registry import Registry
+from orchestration.lib.ingest.load import duckdb_config
+
+PURGE_LOG = (
+    "CREATE TABLE IF NOT EXISTS wh.governance.purge_log (purged_at TIMESTAMP WITH TIME ZONE, agreement_id VARCHAR, "
+    "institution_code VARCHAR, destruction_date DATE, table_name VARCHAR, rows_deleted BIGINT)"
+)
+FEEDS = ("ps_enrollment", "ps_awards")
+
+
+@dataclass
+class PurgeReport:
+    institutions: list[str] = field(default_factory=list)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+    landing_files_remaining: list[str] = field(default_factory=list)
+
+
+def _exists(con, catalog: str, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [catalog, schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def purge_destroyed(registry: Registry, warehouse: Path, vault: Path, landing: Path | None = None) -> PurgeReport:
+    report = PurgeReport()
+    due = [a for a in registry.agreements if a.status(registry.as_of) == "destroyed"]
+    con = duckdb.connect(config=duckdb_config(warehouse.parent))
+    try:
+        con.execute(f"ATTACH '{warehouse}' AS wh")
+        con.execute(f"ATTACH '{vault}' AS vault")
+        con.execute("CREATE SCHEMA IF NOT EXISTS wh.governance")
+        con.execute(PURGE_LOG)
+        now = dt.datetime.now(dt.UTC)
+        for agreement in due:
+            report.institutions.append(agreement.institution_code)
+            deleted = _purge_institution(con, agreement.institution_code)
+            for table, rows in deleted.items():
+                report.rows_deleted[table] = report.rows_deleted.get(table, 0) + rows
+                if rows:
+                    con.execute(
+                        "INSERT INTO wh.governance.purge_log VALUES (?, ?, ?, ?, ?, ?)",
+                        [now, agreement.agreement_id, agreement.institution_code, agreement.destruction_date,
+                         table, rows],
+                    )  # fmt: skip
+            if landing is not None:
+                report.landing_files_remaining += sorted(
+                    str(p.relative_to(landing)) for p in landing.rglob(f"*_{agreement.institution_code}_*")
+                )
+    finally:
+        con.close()
+    return report
+
+
+def _purge_institution(con, institution: str) -> dict[str, int]:
+    deleted: dict[str, int] = {}
+    con.execute("CREATE OR REPLACE TEMP TABLE doomed (feed VARCHAR, record_token UUID)")
+    for feed in FEEDS:
+        for table in (feed, f"{feed}_quarantine"):
+            if _exists(con, "wh", "raw", table):
+                con.execute(
+                    f"INSERT INTO doomed SELECT ?, record_token FROM wh.raw.{table} WHERE institution_code = ?",
+                    [feed, institution],
+                )
+    # vault first: PII is what destruction is about; a crash after it leaves only
+    # research-ID rows, which the next run's purge deletes
+    for feed in FEEDS:
+        if _exists(con, "vault", "landing", f"{feed}_identity"):
+            deleted[f"vault.landing.{feed}_identity"] = _delete(
+                con, f"vault.landing.{feed}_identity", "record_token IN (SELECT record_token FROM doomed)"
+            )
+    con.execute("BEGIN TRANSACTION")
+    for feed in FEEDS:
+        for table in (feed, f"{feed}_quarantine"):
+            if _exists(con, "wh", "raw", table):
+                deleted[f"raw.{table}"] = _delete(con, f"wh.raw.{table}", "institution_code = ?", [institution])
+    if _exists(con, "wh", "ingest", "quarantine_reasons"):
+        deleted["ingest.quarantine_reasons"] = _delete(
+            con, "wh.ingest.quarantine_reasons", "record_token IN (SELECT record_token FROM doomed)"
+        )
+    if _exists(con, "wh", "identity", "record_research_ids"):
+        deleted["identity.record_research_ids"] = _delete(
+            con,
+            "wh.identity.record_research_ids",
+            "record_token IN (SELECT record_token FROM doomed)",  # random UUIDs: unique across feeds
+        )
+    con.execute("COMMIT")
+    return deleted
+
+
+def _delete(con, table: str, where: str, params: list | None = None) -> int:
+    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    con.execute(f"DELETE FROM {table} WHERE {where}", params or [])
+    return before - con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
