@@ -211,37 +211,6 @@ def test_no_research_id_holds_two_true_k12_students(lifecycle):
     assert acc["record_pairs"]["all"]["recall"] >= 0.97
 
 
-def test_zz_steward_decisions_are_applied_on_the_next_run(lifecycle):
-    """no_link splits an accepted pair; link joins a pair the model left apart; both stick."""
-    home = lifecycle["home"]
-    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
-    # an accepted deterministic or splink pair: two keys of one multi-key person
-    key_a, key_b = vault.execute(
-        "SELECT min(source_key), max(source_key) FROM identity.source_keys WHERE present "
-        "GROUP BY research_id HAVING count(*) = 2 ORDER BY research_id LIMIT 1"
-    ).fetchone()
-    apart = vault.execute(
-        "SELECT a.source_key, b.source_key FROM identity.source_keys a JOIN identity.source_keys b "
-        "ON a.research_id < b.research_id AND a.present AND b.present "
-        "WHERE a.source_key LIKE 'P:%' AND b.source_key LIKE 'P:%' ORDER BY 1, 2 LIMIT 1"
-    ).fetchone()
-    vault.close()
-    record_decision(paths.vault_path(), key_a, key_b, "no_link", "test steward")
-    record_decision(paths.vault_path(), apart[0], apart[1], "link", "test steward")
-    report = run_identity(paths.warehouse_path(), paths.vault_path(), home)
-    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
-    rid = dict(vault.execute("SELECT source_key, research_id FROM identity.source_keys WHERE present").fetchall())
-    assert rid[key_a] != rid[key_b]
-    assert rid[apart[0]] == rid[apart[1]]
-    merged = vault.execute("SELECT count(*) FROM identity.registry WHERE status = 'merged'").fetchone()[0]
-    assert merged >= 1 and report.counts["merged_ids"] >= 1 and report.counts["split_ids"] >= 1
-    queued = vault.execute(
-        "SELECT count(*) FROM identity.review_queue WHERE (key_l, key_r) IN ((?, ?), (?, ?))",
-        [*sorted((key_a, key_b)), *sorted(apart)],
-    ).fetchone()[0]
-    assert queued == 0
-
-
 def test_the_report_file_and_headline(lifecycle, tmp_path):
     acc = compute_accuracy(paths.warehouse_path(), paths.vault_path(), lifecycle["feeds"] / "ground_truth")
     run = lifecycle["reports"][-1].as_dict()
@@ -255,13 +224,15 @@ def test_the_report_file_and_headline(lifecycle, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_linked(demo_feeds, tmp_path_factory):
+    """The demo linked in a home of its own; SLEDS_HOME is put back at once, so the
+    other tests of this module keep the lifecycle home."""
     home = tmp_path_factory.mktemp("identity_demo_home")
     old = os.environ.get("SLEDS_HOME")
     os.environ["SLEDS_HOME"] = str(home)
     try:
         ingest(demo_feeds / "landing")
         report = run_identity(paths.warehouse_path(), paths.vault_path(), home)
-        yield report, compute_accuracy(paths.warehouse_path(), paths.vault_path(), demo_feeds / "ground_truth")
+        return report, compute_accuracy(paths.warehouse_path(), paths.vault_path(), demo_feeds / "ground_truth")
     finally:
         if old is None:
             os.environ.pop("SLEDS_HOME", None)
@@ -295,3 +266,35 @@ def test_the_dagster_asset_reports_accuracy_as_metadata_and_a_file(lifecycle, mo
     assert spec.group_name == "identity" and spec.tags.get("pii") == "reads-vault"
     assert {d.asset_key for d in spec.deps} == {dg.AssetKey(["raw", f]) for f in FEEDS}
     assert research_ids.node_def.pool == "duckdb_warehouse"
+
+
+def test_zz_steward_decisions_are_applied_on_the_next_run(lifecycle):
+    """no_link splits an accepted pair; link joins a pair the model left apart; both
+    stick. Last in this module: it changes the shared home's persons."""
+    home = lifecycle["home"]
+    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
+    # an accepted deterministic or splink pair: two keys of one multi-key person
+    key_a, key_b = vault.execute(
+        "SELECT min(source_key), max(source_key) FROM identity.source_keys WHERE present "
+        "GROUP BY research_id HAVING count(*) = 2 ORDER BY research_id LIMIT 1"
+    ).fetchone()
+    apart = vault.execute(
+        "SELECT a.source_key, b.source_key FROM identity.source_keys a JOIN identity.source_keys b "
+        "ON a.research_id < b.research_id AND a.present AND b.present "
+        "WHERE a.source_key LIKE 'P:%' AND b.source_key LIKE 'P:%' ORDER BY 1, 2 LIMIT 1"
+    ).fetchone()
+    vault.close()
+    record_decision(paths.vault_path(), key_a, key_b, "no_link", "test steward")
+    record_decision(paths.vault_path(), apart[0], apart[1], "link", "test steward")
+    report = run_identity(paths.warehouse_path(), paths.vault_path(), home)
+    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
+    rid = dict(vault.execute("SELECT source_key, research_id FROM identity.source_keys WHERE present").fetchall())
+    assert rid[key_a] != rid[key_b]
+    assert rid[apart[0]] == rid[apart[1]]
+    merged = vault.execute("SELECT count(*) FROM identity.registry WHERE status = 'merged'").fetchone()[0]
+    assert merged >= 1 and report.counts["merged_ids"] >= 1 and report.counts["split_ids"] >= 1
+    queued = vault.execute(
+        "SELECT count(*) FROM identity.review_queue WHERE (key_l, key_r) IN ((?, ?), (?, ?))",
+        [*sorted((key_a, key_b)), *sorted(apart)],
+    ).fetchone()[0]
+    assert queued == 0

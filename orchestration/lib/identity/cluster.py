@@ -8,9 +8,10 @@ K-12 UICs that are known to be different students:
 - different sex or birthdate (K-12 core data come from the PEPE, so a reissued UIC
   carries the same ones), or first names that are not the same name (forms or
   Jaro-Winkler >= 0.8);
-- or both reported in the same collection of the same school year by the same
-  district (a reissued UIC comes with a move to another district; twins sit in the
-  same district's files side by side).
+- or both reported as enrolled (no exit, or exit status 19 "continuing") in the
+  same collection of the same school year by the same district: one student is
+  not enrolled twice in one district at once (a reissued UIC comes with a move,
+  and the old UIC's record carries the exit; twins sit side by side).
 
 A component with such a pair is re-clustered greedily: edges strongest first
 (decisions, then deterministic links, then splink by match weight), and an edge
@@ -36,7 +37,7 @@ pairs AS (SELECT a.entity_id AS id_l, b.entity_id AS id_r FROM k a JOIN k b
           ON a.component = b.component AND a.entity_id < b.entity_id),
 seen AS (SELECT DISTINCT e.entity_id, r.school_year, r.collection, r.district_code
          FROM rec r JOIN ent e USING (entity_key) WHERE e.entity_id IN (SELECT entity_id FROM k)
-         AND r.collection IN ('FALL', 'SPRING', 'EOY'))
+         AND r.collection IN ('FALL', 'SPRING', 'EOY') AND coalesce(r.exit_status, '19') = '19')
 SELECT p.id_l, p.id_r FROM pairs p JOIN ent l ON l.entity_id = p.id_l JOIN ent r ON r.entity_id = p.id_r
 WHERE coalesce(l.sex <> r.sex, false)
    OR coalesce(NOT (l.dob = r.dob OR l.dob = r.dob_swapped), false)

@@ -9,7 +9,7 @@ from orchestration.lib.reference import read_seed
 
 @dataclass(frozen=True)
 class Thresholds:
-    accept_match_weight: float = 12.0
+    accept_match_weight: float = 9.0
     review_match_weight: float = 4.0
     name_similarity_min: float = 0.9
     shared_ssn_max_holders: int = 3

@@ -71,17 +71,17 @@ WITH raw AS (
            CAST(NULL AS VARCHAR) AS inst, CAST(NULL AS VARCHAR) AS isn,
            CAST(NULL AS VARCHAR) AS ssn, CAST(NULL AS VARCHAR) AS marss,
            i.first_name, i.last_name, i.middle_name, i.date_of_birth AS dob_text, i.zip_code,
-           upper(r.gender) AS sex, r.school_year, r.collection, r.district_code
+           upper(r.gender) AS sex, r.school_year, r.collection, r.district_code, r.exit_status
     FROM vault.landing.msds_identity i JOIN wh.raw.msds r USING (record_token)
     UNION ALL
     SELECT 'ps_enrollment', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
            std_ssn(i.ssn), std_state_id(i.marss_number), i.first_name, i.last_name, i.middle_name, i.birthdate,
-           i.zip_code, upper(r.sex), NULL, NULL, NULL
+           i.zip_code, upper(r.sex), NULL, NULL, NULL, NULL
     FROM vault.landing.ps_enrollment_identity i JOIN wh.raw.ps_enrollment r USING (record_token)
     UNION ALL
     SELECT 'ps_awards', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
            std_ssn(i.ssn), NULL, i.first_name, i.last_name, i.middle_name, i.birthdate,
-           NULL, upper(r.sex), NULL, NULL, NULL
+           NULL, upper(r.sex), NULL, NULL, NULL, NULL
     FROM vault.landing.ps_awards_identity i JOIN wh.raw.ps_awards r USING (record_token)
 ), std AS (
     SELECT feed, record_token, sector, uic, inst, isn, ssn, marss,
@@ -89,7 +89,7 @@ WITH raw AS (
            std_name(last_name) AS last_spaced, name_key(middle_name) AS middle,
            std_date(dob_text) AS dob, CASE WHEN sex IN ('F', 'M') THEN sex END AS sex,
            CASE WHEN regexp_full_match(coalesce(id_na(zip_code), ''), '[0-9]{5}') THEN zip_code END AS zip,
-           school_year, collection, district_code
+           school_year, collection, district_code, exit_status
     FROM raw
 )
 SELECT *,
