@@ -2,7 +2,9 @@
 
 sleds generate --scale {tiny,demo,state} --seed N --out DIR
 sleds build            materialize every asset in process (what the UI shows)
-sleds query "SQL"      read-only SQL against the warehouse (never the vault)
+sleds query "SQL"      read-only SQL against a release (SLEDS release by default; never the vault)
+sleds extract          a project extract of the SLEDS release with project-scoped IDs (logged)
+sleds audit            the governance report (static HTML); --verify checks the disclosure log
 sleds info             where everything lives
 """
 
@@ -104,6 +106,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if outcome.success:
         _summary()
     _print(f"total {time.monotonic() - began:.0f}s")
+    _activity("build", {"landing": str(landing), "full": bool(args.full), "partitions_loaded": len(todo),
+                        "succeeded": bool(outcome.success), "seconds": round(time.monotonic() - began)})  # fmt: skip
     return 0 if outcome.success else 1
 
 
@@ -215,44 +219,126 @@ def _summary() -> None:
     _print("")
     _print("next:")
     _print("  make ui                                     the Dagster UI with the lineage graph")
-    _print('  .venv/bin/sleds query "select collection, count(*) from staging.stg_msds__records group by 1"')
+    _print('  .venv/bin/sleds query "show tables"          the SLEDS release, as a researcher sees it')
+    _print('  .venv/bin/sleds query --warehouse "select collection, count(*) from staging.stg_msds__records group by 1"')  # noqa: E501
+    _print("  .venv/bin/sleds audit                       the governance report (HTML)")
     _print(f"  output folder: {paths.sleds_home()}")
+
+
+def _activity(action: str, detail: dict) -> None:
+    from orchestration.lib.governance.activity_log import record_activity
+
+    try:
+        record_activity(action, detail)
+    except OSError as exc:  # the log must not hide the command's own outcome
+        print(f"warning: activity log not written: {exc}", file=sys.stderr)
+
+
+def _write_table(table, fmt: str, output: str | None, max_rows: int) -> int:
+    if fmt == "table":
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.from_arrow(table).show(max_rows=max_rows)
+        finally:
+            con.close()
+    elif fmt == "parquet":
+        if not output:
+            _print("--format parquet needs --output FILE")
+            return 2
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, output)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, output or sys.stdout.buffer)
+    return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
-    wh = paths.warehouse_path()
-    if not wh.exists():
-        _print(f"no warehouse at {wh}: run `sleds build` (or `make demo`) first")
-        return 2
-    # read-only, and only the warehouse file: external access off, so a query cannot
-    # ATTACH the vault or read landing files
-    con = duckdb.connect(str(wh), read_only=True, config={"enable_external_access": False})
+    from orchestration.lib.governance.query_access import QueryRefused, Release, check_sql, resolve_release, run_query
+
+    where = "warehouse" if args.warehouse else (args.release or "sleds")
+    detail = {"release": where, "sql": args.sql[:2000], "format": args.format}
     try:
-        rel = con.sql(args.sql)
-        if rel is None:
-            return 0
-        if args.format == "table":
-            rel.show(max_rows=args.max_rows)
-            return 0
-        table = rel.fetch_arrow_table()
+        if args.warehouse:
+            # data engineers: the internal warehouse, read-only, external access off; the
+            # vault is refused all the same
+            wh = paths.warehouse_path()
+            if not wh.exists():
+                _print(f"no warehouse at {wh}: run `sleds build` (or `make demo`) first")
+                return 2
+            check_sql(args.sql, internal=True)
+            release = Release("warehouse", wh)
+        else:
+            release = resolve_release(args.release)
+        table = run_query(args.sql, release, internal=args.warehouse)
+    except QueryRefused as exc:
+        print(str(exc), file=sys.stderr)
+        _activity("query_refused", {**detail, "reason": str(exc)[:300]})
+        return 2
     except duckdb.Error as exc:
-        _print(f"query failed: {exc}")
+        print(f"query failed: {exc}", file=sys.stderr)
+        _activity("query_failed", detail)
         return 1
-    finally:
-        con.close()
-    if args.format == "parquet":
-        if not args.output:
-            _print("--format parquet needs --output FILE")
-            return 2
-        import pyarrow.parquet as pq
+    _activity("query", {**detail, "rows": table.num_rows})
+    return _write_table(table, args.format, args.output, args.max_rows)
 
-        pq.write_table(table, args.output)
-    else:
-        import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, args.output or sys.stdout.buffer)
+def cmd_extract(args: argparse.Namespace) -> int:
+    from orchestration.lib.governance.extract import ExtractError, write_extract
+    from orchestration.lib.identity.project_ids import ProjectKeyError, create_project_key, key_file
+
+    tables = [t for part in (args.tables or []) for t in part.split(",") if t] or None
+    try:
+        if args.create_key and not key_file(args.project).exists():
+            create_project_key(args.project)
+            _activity("project_key_created", {"project": args.project})
+            _print(f"created a key for project {args.project} in {key_file(args.project)}")
+        result = write_extract(args.project, Path(args.out).resolve(), tables=tables, recipient=args.recipient)
+    except (ExtractError, ProjectKeyError) as exc:
+        _print(f"no extract written: {exc}")
+        _activity("extract_refused", {"project": args.project, "reason": str(exc)[:300]})
+        return 2
+    _activity(
+        "extract",
+        {"project": args.project, "folder": str(result.folder), "tables": result.tables,
+         "disclosure_seq": result.disclosure["seq"]},
+    )  # fmt: skip
+    _print(f"project extract for {args.project} written to {result.folder}")
+    for table, rows in result.tables.items():
+        _print(f"  {table:<40} {rows:>10,} rows")
+    _print(f"recorded in the disclosure log as entry {result.disclosure['seq']} ({result.disclosure['hash'][:16]}...)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from orchestration.lib.governance.disclosure_log import disclosure_log_path, verify_chain
+
+    if args.verify:
+        result = verify_chain()
+        _activity("audit_verify", {"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad})
+        if result.ok:
+            _print(f"disclosure log intact: {result.entries} entries, head {result.head_hash}")
+            _print(f"  {disclosure_log_path()}")
+            return 0
+        _print(f"DISCLOSURE LOG TAMPERED: {result.problem} (first bad entry: {result.first_bad})")
+        _print(f"  {disclosure_log_path()}")
+        return 1
+    from orchestration.lib.governance.report import write_report
+
+    out = Path(args.out).resolve() if args.out else None
+    report = write_report(out)
+    _activity("report_generated", {"report": str(report.path), "sections": report.sections,
+                                   "chain_ok": report.chain_ok})  # fmt: skip
+    _print(f"governance report: {report.path}")
+    _print(f"  open it in a browser (file://{report.path}); no server needed")
+    if not report.chain_ok:
+        _print("  WARNING: the disclosure log does not verify; see the report's disclosure section")
     return 0
 
 
@@ -277,12 +363,27 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="materialize every asset in process, with progress")
     b.add_argument("--full", action="store_true", help="reload every partition, even unchanged ones")
     b.set_defaults(func=cmd_build)
-    q = sub.add_parser("query", help="read-only SQL against the warehouse")
+    q = sub.add_parser("query", help="read-only SQL against a release you are entitled to (never the vault)")
     q.add_argument("sql")
+    q.add_argument("--release", default="sleds", help="sleds (default), institution:<code> or public")
+    q.add_argument(
+        "--warehouse", action="store_true", help="data engineers: the internal warehouse instead (read-only, no vault)"
+    )
     q.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
     q.add_argument("--output", help="file to write (csv, parquet)")
     q.add_argument("--max-rows", type=int, default=40)
     q.set_defaults(func=cmd_query)
+    x = sub.add_parser("extract", help="a project extract of the SLEDS release with project-scoped IDs (logged)")
+    x.add_argument("--project", required=True, help="the approved project (its key: SLEDS_PROJECT_KEY_<P> or file)")
+    x.add_argument("--tables", nargs="*", help="release tables (default: all), space or comma separated")
+    x.add_argument("--out", required=True, help="folder to write (must not exist or be empty)")
+    x.add_argument("--recipient", help="who receives it, for the disclosure log (default: project:<P>)")
+    x.add_argument("--create-key", action="store_true", help="create the project's key file if it has none")
+    x.set_defaults(func=cmd_extract)
+    a = sub.add_parser("audit", help="the governance report (static HTML); --verify checks the disclosure log")
+    a.add_argument("--verify", action="store_true", help="verify the disclosure log's hash chain and exit")
+    a.add_argument("--out", help="report file (default: SLEDS_HOME/reports/governance.html)")
+    a.set_defaults(func=cmd_audit)
     i = sub.add_parser("info", help="where everything lives")
     i.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)

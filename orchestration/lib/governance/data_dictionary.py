@@ -1,0 +1,125 @@
+"""The data dictionary shipped with each release: every table and column of the release
+with its type and the description written next to the dbt model (dbt docs), as
+`data_dictionary.json` and `data_dictionary.md` in the release folder.
+
+`write_data_dictionary(release_folder, schema)` takes the dbt schema the release was built
+from (`release_sleds`, `release_institution`) or `public` (the suppressed summary tables,
+whose columns are fixed by the publish stage)."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+_SEE = "See docs/suppression.md."
+PUBLIC_COLUMNS = {
+    "table_id": ("varchar", "The summary table (seeds/publish_tables.csv)."),
+    "population": ("varchar", "The population the table counts."),
+    "policy": ("varchar", "The suppression policy applied (seeds/publish_tables.csv)."),
+    "measure": ("varchar", "count or rate."),
+    "outcome": ("varchar", "The outcome a rate is of, if any."),
+    "level": ("varchar", "Level of the cell (state, district, school, institution, ...)."),
+    "unit_id": ("varchar", "The unit at that level."),
+    "parent_unit_id": ("varchar", "The unit the cell's unit belongs to."),
+    "grouping": ("varchar", "The subgroup family."),
+    "category": ("varchar", "The subgroup within the family."),
+    "children_complete": ("boolean", _SEE),
+    "partitions_total": ("boolean", _SEE),
+    "status": ("varchar", "published, suppressed or recoded."),
+    "display": ("varchar", "What is shown: a value, a recoded band or blank when suppressed."),
+    "reason": ("varchar", "Why a cell is suppressed or recoded."),
+    "rule_id": ("varchar", "The policy rule that decided the cell."),
+    "n_published": ("varchar", _SEE),
+    "n_display": ("varchar", _SEE),
+    "n_reason": ("varchar", _SEE),
+}
+
+
+def _publish_descriptions() -> dict[str, str]:
+    import csv
+
+    from orchestration.lib import paths
+
+    seed = paths.SEEDS_DIR / "publish_tables.csv"
+    if not seed.exists():
+        return {}
+    with seed.open(newline="", encoding="utf-8") as handle:
+        return {row["table_id"]: row.get("description", "") for row in csv.DictReader(handle)}
+
+
+def _models(schema: str, manifest_path: Path | None) -> dict[str, dict]:
+    if manifest_path is None:
+        from orchestration.lib.dbt_prepare import ensure_manifest
+
+        manifest_path = ensure_manifest()
+    manifest = json.loads(Path(manifest_path).read_text())
+    out = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["schema"] == schema:
+            out[node["name"]] = {
+                "description": node.get("description", ""),
+                "columns": [
+                    {"name": c["name"], "data_type": c.get("data_type") or "", "description": c.get("description", "")}
+                    for c in node["columns"].values()
+                ],
+            }
+    return out
+
+
+def build_data_dictionary(release_folder: Path, schema: str, manifest_path: Path | None = None) -> dict:
+    folder = Path(release_folder)
+    release_manifest = {}
+    if (folder / "manifest.json").exists():
+        release_manifest = json.loads((folder / "manifest.json").read_text())
+    rows = release_manifest.get("tables", {})
+    if schema == "public":
+        tables = {}
+        described = _publish_descriptions()
+        for name in sorted(rows) or sorted(p.stem for p in (folder / "tables").glob("*.parquet")):
+            tables[name] = {
+                "description": described.get(name, "Suppressed summary table (docs/suppression.md)."),
+                "columns": [{"name": c, "data_type": t, "description": d} for c, (t, d) in PUBLIC_COLUMNS.items()],
+            }
+    else:
+        models = _models(schema, manifest_path)
+        wanted = sorted(rows) if rows else sorted(models)
+        tables = {name: models[name] for name in wanted if name in models}
+    for name, table in tables.items():
+        table["rows"] = rows.get(name)
+    return {
+        "release": release_manifest.get("release", folder.name),
+        "audience": release_manifest.get("audience", ""),
+        "schema": schema,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": "dbt model descriptions (dbt_project/models/**/*.yml)" if schema != "public" else "publish stage",
+        "tables": tables,
+    }
+
+
+def render_markdown(dictionary: dict) -> str:
+    lines = [
+        f"# Data dictionary: {dictionary['release']}",
+        "",
+        f"Audience: {dictionary['audience'] or '-'}. Generated {dictionary['generated_at']} from "
+        f"{dictionary['source']}.",
+        "",
+    ]
+    for name, table in dictionary["tables"].items():
+        rows = f" ({table['rows']:,} rows)" if isinstance(table.get("rows"), int) else ""
+        lines += [f"## `{name}`{rows}", "", table["description"].strip(), "", "| column | type | description |",
+                  "|---|---|---|"]  # fmt: skip
+        for col in table["columns"]:
+            text = " ".join(col["description"].split()).replace("|", "\\|")
+            lines.append(f"| `{col['name']}` | {col['data_type']} | {text} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_data_dictionary(release_folder: Path, schema: str, manifest_path: Path | None = None) -> dict:
+    """Write data_dictionary.json and data_dictionary.md into the release folder; returns
+    the dictionary. Call it before the release's file hashes are taken, so both files
+    are listed in its manifest."""
+    folder = Path(release_folder)
+    dictionary = build_data_dictionary(folder, schema, manifest_path)
+    (folder / "data_dictionary.json").write_text(json.dumps(dictionary, indent=2))
+    (folder / "data_dictionary.md").write_text(render_markdown(dictionary))
+    return dictionary
