@@ -358,7 +358,6 @@ def _write_warehouse(con, report: IdentityReport) -> None:
             SELECT r.feed, r.record_token, i.research_id
             FROM rec r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id)
             JOIN cluster_ids i USING (cluster)
-            ORDER BY r.feed, i.research_id
             """
         )
         con.execute(
