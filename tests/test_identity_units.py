@@ -173,3 +173,50 @@ def test_split_keeps_the_largest_parts_id_and_never_reuses_one(vault_con):
     statuses = vault_con.execute("SELECT count(*), count(DISTINCT research_id) FROM vault.identity.registry")
     n, distinct = statuses.fetchall()[0]
     assert n == distinct == 3
+
+
+# ---------------------------------------------------------------- entities from records
+
+
+def _mini_feeds(tmp_path, msds_rows):
+    """A warehouse + vault with a few hand-made MSDS records (and empty PS feeds)."""
+    from orchestration.lib.ingest.schema import ensure_tables
+    from orchestration.lib.reference import FEEDS, feed_layout
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{tmp_path / 'wh.duckdb'}' AS wh")
+    con.execute(f"ATTACH '{tmp_path / 'vault.duckdb'}' AS vault")
+    for feed in FEEDS:
+        layout = feed_layout(feed)
+        ensure_tables(con, feed, [c.name for c in layout if c.pii], [c.name for c in layout if not c.pii])
+    for i, (uic, first, last, dob, district) in enumerate(msds_rows):
+        token = f"00000000-0000-0000-0000-{i:012d}"
+        con.execute(
+            "INSERT INTO vault.landing.msds_identity (record_token, uic, first_name, last_name, date_of_birth) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [token, uic, first, last, dob],
+        )
+        con.execute(
+            "INSERT INTO wh.raw.msds (record_token, school_year, collection, gender, district_code) "
+            "VALUES (?, '2020-21', 'FALL', 'F', ?)",
+            [token, district],
+        )
+    return con
+
+
+def test_a_uic_issued_to_two_students_becomes_two_entities_but_a_lone_typo_does_not(tmp_path):
+    from orchestration.lib.identity.standardise import build_entities
+
+    rows = [("1000000001", "Emma", "Olsen", "2010-04-20", "10001")] * 3
+    rows += [("1000000001", "Noah", "Berg", "2009-11-02", "10002")] * 2  # another student, same UIC
+    rows += [("1000000002", "Liam", "Dahl", "2011-01-15", "10001")] * 4
+    rows += [("1000000002", "Liam", "Dahl", "2011-01-16", "10001")]  # one keying error
+    rows += [("1000000003", "William", "Lund", "2011-05-05", "10001")] * 3
+    rows += [("1000000003", "Bill", "Lund", "2012-05-05", "10001")] * 2  # nickname: not a different student
+    con = _mini_feeds(tmp_path, rows)
+    counts = build_entities(con)
+    keys = sorted(k for (k,) in con.execute("SELECT entity_key FROM ent").fetchall())
+    assert counts["duplicated_uics"] == 1
+    assert keys == ["K:1000000001", "K:1000000001#2009-11-02", "K:1000000002", "K:1000000003"]
+    first = dict(con.execute("SELECT entity_key, first FROM ent").fetchall())
+    assert first["K:1000000001"] == "EMMA" and first["K:1000000001#2009-11-02"] == "NOAH"

@@ -150,11 +150,41 @@ FROM base b JOIN pivoted p USING (entity_key) JOIN forms f USING (entity_key);
 """
 
 
+# A UIC issued to two students (duplicated): its records fall into identity groups
+# (birthdate, first name); a group of at least two records whose birthdate differs
+# from the UIC's main group (not a day/month swap) AND whose first name is not the
+# same name becomes an entity of its own, `K:<uic>#<birthdate>`. A lone keying
+# error (one record with another birthdate) stays with its UIC.
+DUPLICATED_UIC_SQL = """
+CREATE OR REPLACE TEMP TABLE uic_split AS
+WITH g AS (SELECT entity_key, dob, first, count(*) AS n FROM rec WHERE sector = 'k12' AND dob IS NOT NULL
+           GROUP BY ALL),
+main AS (SELECT entity_key, arg_max(dob, {'n': n, 'dob': dob, 'first': first}) AS dob,
+                arg_max(first, {'n': n, 'dob': dob, 'first': first}) AS first FROM g GROUP BY entity_key),
+other AS (
+    SELECT g.entity_key, g.dob FROM g JOIN main m USING (entity_key)
+    WHERE g.dob <> m.dob AND g.dob IS DISTINCT FROM swapped(m.dob)
+      AND coalesce(jaro_winkler_similarity(g.first, m.first) < 0.8, false)
+      AND NOT EXISTS (SELECT 1 FROM nick a JOIN nick b ON a.formal = b.formal
+                      WHERE a.nickname = g.first AND b.nickname = m.first)
+      AND g.first NOT IN (SELECT nickname FROM nick WHERE formal = m.first)
+      AND m.first NOT IN (SELECT nickname FROM nick WHERE formal = g.first)
+    GROUP BY ALL HAVING sum(g.n) >= 2
+)
+SELECT entity_key, dob FROM other;
+UPDATE rec SET entity_key = rec.entity_key || '#' || CAST(rec.dob AS VARCHAR)
+FROM uic_split u WHERE u.entity_key = rec.entity_key AND u.dob = rec.dob
+"""
+
+
 def build_entities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Create TEMP tables `rec` (one standardised row per loaded record) and `ent`
     (one row per source entity). Returns counts (no values)."""
     create_macros(con)
     con.execute(RECORDS_SQL)
+    for statement in DUPLICATED_UIC_SQL.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
     for statement in ENTITIES_SQL.split(";\n"):
         if statement.strip():
             con.execute(statement)
@@ -162,4 +192,5 @@ def build_entities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "SELECT (SELECT count(*) FROM rec), count(*), count(*) FILTER (WHERE sector = 'k12'), "
         "count(*) FILTER (WHERE sector = 'ps') FROM ent"
     ).fetchall()[0]
-    return {"records": records, "entities": entities, "k12_entities": k12, "ps_entities": ps}
+    split = con.execute("SELECT count(*) FROM uic_split").fetchall()[0][0]
+    return {"records": records, "entities": entities, "k12_entities": k12, "ps_entities": ps, "duplicated_uics": split}
