@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from orchestration.defs import derived, governance, identity, ingest, marts, quality, releases
+from orchestration.defs import derived, governance, identity, ingest, marts, publish, quality, releases
 
 defs = dg.Definitions.merge(
-    ingest.defs, quality.defs, identity.defs, derived.defs, governance.defs, marts.defs, releases.defs
+    ingest.defs, quality.defs, identity.defs, derived.defs, governance.defs, marts.defs, releases.defs, publish.defs
 )

@@ -1,0 +1,73 @@
+"""Publish stage: summary tables from the marts, suppressed together, audited by an
+independent LP audit against every earlier publication, written only if it passes."""
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.ingest import WAREHOUSE_POOL
+from orchestration.lib import paths
+from orchestration.lib.agreements.registry import as_of_date, clause_tags, load_registry
+from orchestration.lib.governance.disclosure_log import append_disclosure
+from orchestration.lib.publish.release import PUBLIC_CLAUSES, PublicationBlocked, publish
+from orchestration.lib.publish.summaries import build_summary_tables
+
+PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
+
+
+@dg.asset(
+    key=PUBLIC_KEY,
+    deps=[
+        dg.AssetKey(["marts", "fct_k12_accountability_students"]),
+        dg.AssetKey(["marts", "fct_pathways_hs_to_college"]),
+        dg.AssetKey(["marts", "fct_ps_enrollment"]),
+        dg.AssetKey(["marts", "fct_ps_awards"]),
+        dg.AssetKey(["governance", "agreements"]),
+    ],
+    group_name="publish",
+    pool=WAREHOUSE_POOL,
+    owners=["team:governance-committee"],
+    tags={"audience": "public", **clause_tags(PUBLIC_CLAUSES)},
+    description="Public summary tables (seeds/publish_tables.csv) suppressed under their policy "
+    "(seeds/suppression_policies.csv), audited with linear programming against every earlier publication; "
+    "written to SLEDS_HOME/releases/public only when no cell is disclosed.",
+)
+def public_summaries(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        tables = build_summary_tables(con)
+    finally:
+        con.close()
+    context.log.info(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
+    try:
+        pub = publish(tables, paths.releases_dir() / "public", run_id=context.run_id, as_of=as_of_date())
+    except PublicationBlocked as exc:
+        raise dg.Failure(f"public summaries not published: {exc}") from exc
+    # the public tables disclose summary data of every institution with students in them
+    institutions = [a.institution_code for a in load_registry().agreements]
+    entry = append_disclosure(
+        kind="publication", recipient="public", release="public_summaries", manifest=pub.manifest,
+        clauses=PUBLIC_CLAUSES, institutions=institutions, run_id=context.run_id,
+    )  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            "disclosure_log_entry": entry["seq"],
+            "cells": sum(pub.tables.values()),
+            "tables": dg.MetadataValue.json(pub.tables),
+            "suppression_by_reason": dg.MetadataValue.json(pub.suppression),
+            "audit": dg.MetadataValue.json(pub.audit),
+            "seconds": dg.MetadataValue.json(pub.seconds),
+            "folder": str(pub.folder),
+        }
+    )
+
+
+@dg.asset_check(asset=PUBLIC_KEY, blocking=True, description="The written release's audit found 0 disclosed cells.")
+def public_summaries_audit_clean() -> dg.AssetCheckResult:
+    import json
+
+    manifest = json.loads((paths.releases_dir() / "public" / "manifest.json").read_text())
+    audit = manifest["audit"]
+    return dg.AssetCheckResult(passed=audit["disclosed"] == 0 and audit["passed"], metadata=audit)
+
+
+defs = dg.Definitions(assets=[public_summaries], asset_checks=[public_summaries_audit_clean])

@@ -1,0 +1,82 @@
+"""Publishing on the tiny data set: every cell has a status and reason, the audit passes
+against the earlier publication, nothing is written when the audit fails, and the
+institution rules of the agreements hold in the public tables."""
+
+import datetime as dt
+import hashlib
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration.lib.agreements.registry import load_registry
+from orchestration.lib.publish import release as release_mod
+from orchestration.lib.publish.release import PublicationBlocked, publish
+from orchestration.lib.publish.summaries import build_summary_tables, table_specs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tables(tiny_warehouse):
+    con = duckdb.connect(str(tiny_warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        return build_summary_tables(con)
+    finally:
+        con.close()
+
+
+def test_every_configured_table_is_built_with_all_categories_for_every_unit(tables):
+    assert {t.table_id for t in tables} == set(table_specs())
+    for t in tables:
+        per_unit = t.cells[t.cells["grouping"] != "all"].groupby("unit_id")["category"].nunique()
+        assert per_unit.nunique() == 1, f"{t.table_id}: units list different categories (a missing row says zero)"
+
+
+def test_institutions_named_only_with_permission(tables):
+    registry = {a.institution_code: a for a in load_registry().agreements}
+    for t in tables:
+        inst = t.cells[t.cells["level"] == "institution"]["unit_id"].str.removeprefix("INST:").unique()
+        for code in inst:
+            a = registry[code]
+            if t.table_id.startswith("wioa"):
+                continue  # WIOA ETPL summaries at cell size 3 are a listed permission (9(c)(iii))
+            assert a.permit_institution_identification, f"{t.table_id} names {code} without permission"
+            if "gender_identity" in t.table_id:
+                assert a.permit_gender_identity_institution_level, f"{t.table_id}: gender identity for {code}"
+
+
+def test_publication_audited_against_the_previous_one_and_fully_labelled(tables, tmp_path):
+    public = tmp_path / "public"
+    first = publish(tables, public, run_id="run-one", as_of=dt.date(2026, 1, 1))
+    assert first.audit["passed"] and first.audit["disclosed"] == 0
+    manifest = json.loads((public / "manifest.json").read_text())
+    for rel, sha in manifest["files"].items():
+        assert hashlib.sha256((public / rel).read_bytes()).hexdigest() == sha
+    cells = pd.concat(pd.read_parquet(public / "tables" / f"{t}.parquet") for t in manifest["tables"])
+    assert len(cells) == sum(len(t.cells) for t in tables)
+    assert cells["status"].isin(["published", "suppressed", "recoded"]).all()
+    assert cells["reason"].notna().all() and (cells["reason"] != "").all()
+    assert (cells.loc[cells["status"] == "suppressed", "display"] == "*").all()
+    audit = pd.read_parquet(public / "audit.parquet")
+    assert len(audit) > 0 and not audit["disclosed"].any()
+    assert "true_value" not in audit.columns, "the audit file must not carry the confidential values"
+    # the second publication is audited with the first one's cells as what a reader already knows
+    second = publish(tables, public, run_id="run-two", as_of=dt.date(2026, 2, 1))
+    assert second.audit["prior_publications"] == 1 and second.audit["passed"]
+    assert len(list((public / "history").glob("*.parquet"))) == 2
+
+
+def test_nothing_is_written_when_the_audit_finds_a_disclosure(tables, tmp_path, monkeypatch):
+    real = release_mod.run_suppression
+
+    def primary_only(tabs, **kwargs):
+        return real(tabs, complementary="none", audit=False, **kwargs)
+
+    monkeypatch.setattr(release_mod, "run_suppression", primary_only)
+    public = tmp_path / "public"
+    with pytest.raises(PublicationBlocked, match="disclosed"):
+        publish(tables, public, run_id="naive", as_of=dt.date(2026, 1, 1))
+    assert not public.exists()
+    assert not list(tmp_path.glob(".staging-public-*"))
