@@ -9,6 +9,7 @@ from orchestration.lib import paths
 from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, check_sleds_release, release_allowlist
 from orchestration.lib.agreements.registry import clause_tags, load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
+from orchestration.lib.governance.disclosure_log import append_disclosure
 from orchestration.lib.releases.export import ReleaseError, export_institution_marts, export_sleds_release
 
 SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
@@ -80,8 +81,14 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         paths.warehouse_path(), paths.releases_dir(), run_id=context.run_id, as_of=registry.as_of,
         clauses=SLEDS_CLAUSES,
     )  # fmt: skip
+    institutions = [a.institution_code for a in registry.agreements if a.agreement_id in set(manifest.agreements)]
+    entry = append_disclosure(
+        kind="release", recipient="SLEDS", release=manifest.release, manifest=manifest.as_dict(),
+        clauses=manifest.clauses, institutions=institutions, run_id=context.run_id,
+    )  # fmt: skip
     return dg.MaterializeResult(
         metadata={
+            "disclosure_log_entry": entry["seq"],
             "folder": str(manifest.folder),
             "rows": dg.MetadataValue.json(manifest.tables),
             "agreements": len(manifest.agreements),
@@ -111,6 +118,12 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
         raise dg.Failure(str(exc)) from exc
     if skipped:
         context.log.warning(f"no mart for {len(skipped)} institution(s): {skipped}")
+    for manifest in manifests:
+        code = manifest.audience.split(":", 1)[1]
+        append_disclosure(
+            kind="release", recipient=f"institution {code}", release=manifest.release, manifest=manifest.as_dict(),
+            clauses=manifest.clauses, institutions=[code], run_id=context.run_id,
+        )  # fmt: skip
     return dg.MaterializeResult(metadata={"institutions": len(manifests), "skipped": dg.MetadataValue.json(skipped)})
 
 

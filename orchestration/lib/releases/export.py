@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.lib import paths
+from orchestration.lib.governance.data_dictionary import write_data_dictionary
 
 SLEDS_SCHEMA = "release_sleds"
 INSTITUTION_SCHEMA = "release_institution"
@@ -139,6 +140,8 @@ def export_sleds_release(
         )
     finally:
         con.close()
+    # researchers get the column definitions with the data (from the dbt docs)
+    write_data_dictionary(staging / "sleds", SLEDS_SCHEMA)
     _finish(staging / "sleds", manifest)
     _swap_in(staging / "sleds", releases / "sleds")
     shutil.rmtree(staging, ignore_errors=True)
@@ -193,6 +196,7 @@ def export_institution_marts(
             manifest.agreements = [a for a, in con.execute(
                 "SELECT agreement_id FROM wh.governance.agreements WHERE institution_code = ?", [code]
             ).fetchall()]  # fmt: skip
+            write_data_dictionary(staging / code, INSTITUTION_SCHEMA)
             _finish(staging / code, manifest)
             manifests.append(manifest)
     finally:
