@@ -26,7 +26,6 @@ class Link:
     total: int
     parts: list[int]
     exact: bool
-    level_rule: str = ""  # for hierarchy links: '6' when the parent has a parent (district), '7' at the top
 
 
 def build_links(cells: pd.DataFrame, qcol: str) -> list[Link]:
@@ -74,8 +73,7 @@ def build_links(cells: pd.DataFrame, qcol: str) -> list[Link]:
         if sig in seen:
             continue
         seen.add(sig)
-        rule = "7" if grp["grand"].isna().all() else "6"
-        links.append(Link("hierarchy", int(grp["parent_q"].iloc[0]), members, exact, rule))
+        links.append(Link("hierarchy", int(grp["parent_q"].iloc[0]), members, exact))
     return links
 
 

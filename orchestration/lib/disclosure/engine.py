@@ -328,14 +328,16 @@ class _Run:
         out = []
         parents = sub.reset_index().set_index(["tix", "unit_id", "grouping", "category"])["index"].to_dict()
         kids = sub[sub["parent_unit_id"].notna()]
+        parent_units = set(kids["parent_unit_id"])
         for (tix, parent, grouping, category), grp in kids.groupby(
             ["tix", "parent_unit_id", "grouping", "category"], sort=False
         ):
             prow = parents.get((tix, parent, grouping, category))
             if prow is None or len(grp) < 1:
                 continue
-            top = df.at[prow, "parent_unit_id"] is None
-            rule = f"{self.pol[prow].name}.{'7' if top else '6'}"
+            # NCES 6: schools (leaves) within their district; NCES 7: districts (themselves parents) within the state
+            inner = bool(grp["unit_id"].isin(parent_units).any())
+            rule = f"{self.pol[prow].name}.{'7' if inner else '6'}"
             out.append(("n" if self.rate[prow] else "c", prow, grp.index.to_list(), rule))
         return out
 
@@ -532,6 +534,8 @@ class _Run:
         why = self.why[layer][q]
         if why is None:
             return ("PUBLISHED", "")
+        if "@release-" in why[2]:
+            return "COMPLEMENTARY_PRIOR_RELEASE", f"prior_release.{why[2]}"
         if why[2] != tid and not why[0].startswith("COMPLEMENTARY_PRIOR"):
             return "COMPLEMENTARY_CROSS_TABLE", f"cross_table.{why[2]}"
         return why[0], why[1]

@@ -198,8 +198,12 @@ def load_policies(seeds_dir: Path = SEEDS_DIR) -> dict[str, Policy]:
         bands.setdefault(row.text("policy"), []).append(band)
 
     policies_path = seeds_dir / POLICIES_FILE
+    policy_rows = _read(policies_path, POLICY_COLUMNS)
+    unknown = sorted(set(bands) - {raw.get("policy", "") for _, raw in policy_rows})
+    if unknown:
+        raise PolicyError(f"{bands_path}: rate bands name unknown policy(ies) {unknown} (not rows of {POLICIES_FILE})")
     policies: dict[str, Policy] = {}
-    for line, raw in _read(policies_path, POLICY_COLUMNS):
+    for line, raw in policy_rows:
         row = _Row(policies_path, line, raw)
         name = row.text("policy")
         if name in policies:
@@ -225,8 +229,6 @@ def load_policies(seeds_dir: Path = SEEDS_DIR) -> dict[str, Policy]:
                         f"for a group of {n} whose smallest related group is {smallest}"
                     )
         policies[name] = policy
-    if bands:
-        raise PolicyError(f"{bands_path}: rate bands name unknown policy(ies) {sorted(bands)}")
     return policies
 
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchestration.lib.disclosure.audit.lp import Target, intervals
+from orchestration.lib.disclosure.audit.lp import Need, Target, intervals
 from orchestration.lib.disclosure.audit.model import build_model
 from orchestration.lib.disclosure.audit.reader import AuditError, is_coded
 from orchestration.lib.disclosure.policy import Policy, load_policies
 from orchestration.lib.disclosure.tables import SummaryTable
 
 __all__ = ["AuditError", "AuditResult", "audit_release"]
+
+SEP = "\x1f"
 
 RESULT_COLUMNS = [
     "release",
@@ -35,6 +37,7 @@ RESULT_COLUMNS = [
     "display",
     "lower",
     "upper",
+    "interval",
     "exact",
     "disclosed",
     "reason",
@@ -65,18 +68,19 @@ class AuditResult:
         return "\n".join(lines)
 
 
-def _truth(tables: list[SummaryTable] | None) -> dict[tuple, int]:
-    """(population, unit, grouping, category) -> n and (population, outcome, ...) -> numerator."""
-    truth: dict[tuple, int] = {}
+def _truth(tables: list[SummaryTable] | None) -> dict[str, int]:
+    """Variable key (as the model spells it) -> true count or numerator, from the confidential tables."""
+    truth: dict[str, int] = {}
     for table in tables or []:
         c = table.cells
-        for unit, grouping, category, n in zip(c["unit_id"], c["grouping"], c["category"], c["n"], strict=True):
-            truth[("C", table.population, str(unit), str(grouping), str(category))] = int(n)
+        keys = (
+            table.population + SEP + c["unit_id"].astype(str) + SEP + c["grouping"].astype(str) + SEP
+            + c["category"].astype(str)
+        )
+        truth.update(zip("C" + keys, c["n"].astype(int), strict=True))
         if table.measure == "rate":
-            for unit, grouping, category, k in zip(
-                c["unit_id"], c["grouping"], c["category"], c["numerator"], strict=True
-            ):
-                truth[("N", table.population, table.outcome, str(unit), str(grouping), str(category))] = int(k)
+            nkeys = "N" + table.population + SEP + (table.outcome or "") + SEP + keys.str.split(SEP, n=1).str[1]
+            truth.update(zip(nkeys, c["numerator"].astype(int), strict=True))
     return truth
 
 
@@ -113,21 +117,30 @@ def audit_release(
     suppressed = display == "*"
 
     # what to bound: suppressed counts and numerators, suppressed n, recoded rates, sizes of suppressed rate groups
+    true_value = np.array([truth.get(k, np.nan) for k in model.var_key], dtype=float)
     specs: list[dict] = []
     rows = list(items.itertuples(index=False))
     for i in np.flatnonzero(suppressed | (rate & (n_display == "*")) | (rate & ~suppressed)):
         row = rows[i]
-        base = {"i": i, "min_n": int(min_n[i])}
+        m = int(min_n[i])
+        base = {"i": i, "min_n": m}
         if not rate[i]:
-            specs.append(base | {"quantity": "count", "cols": [row.cvar]})
+            specs.append(base | {"quantity": "count", "cols": [row.cvar], "need": Need(True, 0, m)})
             continue
         if n_display[i] == "*":
-            specs.append(base | {"quantity": "n", "cols": [row.cvar]})
+            specs.append(base | {"quantity": "n", "cols": [row.cvar], "need": Need(True, 0, m)})
         if suppressed[i]:
-            specs.append(base | {"quantity": "numerator", "cols": [row.nvar]})
-            specs.append(base | {"quantity": "size", "cols": [row.cvar]})
+            group = true_value[row.cvar]
+            if np.isnan(group):  # no truth: the interval of the group's size decides whether it is small
+                need = Need(exact=True)
+                specs.append(base | {"quantity": "size", "cols": [row.cvar], "need": Need(exact=True)})
+            elif group == 0:
+                need = Need(unpinned=False)
+            else:
+                need = Need(True, 0, m) if group < m else Need(True)
+            specs.append(base | {"quantity": "numerator", "cols": [row.nvar], "need": need, "group": group})
         elif is_coded(display[i]):
-            specs.append(base | {"quantity": "recoded", "cols": [row.nvar]})
+            specs.append(base | {"quantity": "recoded", "cols": [row.nvar], "need": Need(True)})
     # implied groups: the suppressed parts of one equation taken together
     hidden_vars = (
         set(items.loc[suppressed & ~rate, "cvar"])
@@ -136,36 +149,33 @@ def audit_release(
     )
     policy_of_var = pd.Series(min_n, index=items["cvar"]).groupby(level=0).max().to_dict()
     policy_of_var |= pd.Series(min_n[rate], index=items.loc[rate, "nvar"]).groupby(level=0).max().to_dict()
+    count_of = dict(zip(items.loc[rate, "nvar"], items.loc[rate, "cvar"], strict=True))
     for eq in model.equations:
         members = [m for m in eq.parts if m in hidden_vars]
-        if len(members) >= 2:
-            specs.append(
-                {
-                    "i": -1,
-                    "min_n": max(policy_of_var.get(m, 1) for m in members),
-                    "quantity": f"sum_{eq.layer}",
-                    "cols": members,
-                    "equation": eq.eq_id,
-                }
-            )
+        if len(members) < 2:
+            continue
+        m = max(policy_of_var.get(v, 1) for v in members)
+        spec = {"i": -1, "min_n": m, "quantity": f"sum_{eq.layer}", "cols": members, "equation": eq.eq_id}
+        if eq.layer == "count":
+            spec["need"] = Need(False, 0, m)
+        else:
+            group = float(sum(true_value[count_of[v]] for v in members))
+            spec["group"] = group
+            spec["need"] = Need(True, 0, m) if 1 <= group <= m - 1 else Need(False)
+        specs.append(spec)
     targets = [Target(np.array(s["cols"], dtype=np.int64), np.ones(len(s["cols"]))) for s in specs]
-    lower, upper, col_lo, col_hi = intervals(
-        model.matrix, model.row_lo, model.row_hi, model.col_lo, model.col_hi, targets, backend=backend
+    lower, upper, kind, _, _ = intervals(
+        model.matrix, model.row_lo, model.row_hi, model.col_lo, model.col_hi, targets, backend=backend,
+        needs=[s["need"] for s in specs], truth=true_value,
     )
-    return AuditResult(_classify(rows, model, specs, lower, upper, truth))
+    for spec, how in zip(specs, kind, strict=True):
+        spec["interval"] = how
+    return AuditResult(_classify(rows, model, specs, lower, upper, true_value))
 
 
-def _true(truth: dict, model, var: int):
-    key = model.var_key[var]
-    parts = key[1:].split("\x1f")
-    return truth.get((key[0], *parts))
-
-
-def _classify(rows, model, specs, lower, upper, truth) -> pd.DataFrame:
-    size_of: dict[int, tuple[float, float]] = {}
-    for spec, lo, hi in zip(specs, lower, upper, strict=True):
-        if spec["quantity"] == "size":
-            size_of[spec["i"]] = (lo, hi)
+def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.DataFrame:
+    """One result row per audited quantity: its interval and whether a reader learns too much."""
+    size_of = {spec["i"]: hi for spec, hi in zip(specs, upper, strict=True) if spec["quantity"] == "size"}
     records = []
     for spec, lo, hi in zip(specs, lower, upper, strict=True):
         quantity, m = spec["quantity"], spec["min_n"]
@@ -173,43 +183,39 @@ def _classify(rows, model, specs, lower, upper, truth) -> pd.DataFrame:
             continue
         exact = bool(lo == hi)
         within = bool(lo >= 1 and hi <= m - 1)
-        true_values = [_true(truth, model, v) for v in spec["cols"]]
-        true_value = None if any(v is None for v in true_values) else sum(true_values)
+        truth = float(sum(true_value[v] for v in spec["cols"]))
         reason, disclosed = "PROTECTED", False
         if quantity in ("count", "n"):
             if exact:
                 reason, disclosed = "EXACT", True
             elif within:
                 reason, disclosed = "WITHIN_PROTECTED_RANGE", True
-        elif quantity in ("numerator", "recoded"):
-            group = _true(truth, model, int(rows[spec["i"]].cvar))
-            size_lo, size_hi = size_of.get(spec["i"], (np.nan, np.nan))
-            if group is None:
-                group = size_hi if quantity == "numerator" else np.inf
-            if quantity == "numerator" and size_hi == 0:
+        elif quantity == "numerator":
+            group = spec.get("group", np.nan)
+            if np.isnan(group):
+                group = size_of.get(spec["i"], np.inf)
+            if group == 0:
                 reason = "EMPTY_GROUP"
             elif exact:
-                reason, disclosed = ("EXACT", True) if quantity == "numerator" else ("RECODE_REVEALS_COUNT", True)
-            elif quantity == "numerator" and within and group <= m - 1:
+                reason, disclosed = "EXACT", True
+            elif within and group <= m - 1:
                 reason, disclosed = "WITHIN_PROTECTED_RANGE", True
-            elif quantity == "recoded":
-                reason = "RECODED"
+        elif quantity == "recoded":
+            reason, disclosed = ("RECODE_REVEALS_COUNT", True) if exact else ("RECODED", False)
         elif quantity == "sum_count":
             if within:
                 reason, disclosed = "SMALL_GROUP_SUM", True
         elif quantity == "sum_numerator":
-            sizes = [_true(truth, model, _count_var_of(model, v)) for v in spec["cols"]]
-            group = None if any(s is None for s in sizes) else sum(sizes)
-            if group is not None and 1 <= group <= m - 1 and (exact or within):
+            group = spec.get("group", np.nan)
+            if 1 <= group <= m - 1 and (exact or within):
                 reason, disclosed = "SMALL_GROUP_SUM", True
         row = rows[spec["i"]] if spec["i"] >= 0 else None
+        member_keys = tuple(_member(model, v) for v in spec["cols"])
         records.append(
             {
                 "release": int(row.release) if row is not None else 0,
                 "table_id": row.table_id if row is not None else "",
-                "population": row.population
-                if row is not None
-                else model.var_key[spec["cols"][0]][1:].split("\x1f")[0],
+                "population": row.population if row is not None else member_keys[0][1],
                 "outcome": row.outcome if row is not None else "",
                 "unit_id": row.unit_id if row is not None else "",
                 "grouping": row.grouping if row is not None else "",
@@ -218,12 +224,13 @@ def _classify(rows, model, specs, lower, upper, truth) -> pd.DataFrame:
                 "display": (row.n_display if quantity == "n" else row.display) if row is not None else "",
                 "lower": lo,
                 "upper": hi,
+                "interval": spec["interval"],
                 "exact": exact,
                 "disclosed": disclosed,
                 "reason": reason,
-                "true_value": true_value,
+                "true_value": None if np.isnan(truth) else int(truth),
                 "equation": spec.get("equation", ""),
-                "members": tuple(_member(model, v) for v in spec["cols"]) if row is None else (),
+                "members": member_keys if row is None else (),
             }
         )
     return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
@@ -232,17 +239,4 @@ def _classify(rows, model, specs, lower, upper, truth) -> pd.DataFrame:
 def _member(model, var: int) -> tuple:
     """('C', population, unit, grouping, category) or ('N', population, outcome, unit, grouping, category)."""
     key = model.var_key[var]
-    return (key[0], *key[1:].split("\x1f"))
-
-
-_COUNT_VAR: dict[int, dict[int, int]] = {}
-
-
-def _count_var_of(model, nvar: int) -> int:
-    mapping = _COUNT_VAR.get(id(model))
-    if mapping is None:
-        rate = model.items[model.items["nvar"] >= 0]
-        mapping = dict(zip(rate["nvar"], rate["cvar"], strict=True))
-        _COUNT_VAR.clear()
-        _COUNT_VAR[id(model)] = mapping
-    return mapping[nvar]
+    return (key[0], *key[1:].split(SEP))

@@ -138,8 +138,10 @@ class _Batch:
         h = self.h
         if len(self.last):
             h.changeColsCost(len(self.last), self.last, np.zeros(len(self.last)))
-        idx = cols.astype(np.int32)
-        h.changeColsCost(len(idx), idx, coefs.astype(float))
+        cost = np.zeros(self.n)
+        np.add.at(cost, cols, coefs)
+        idx = np.flatnonzero(cost).astype(np.int32)
+        h.changeColsCost(len(idx), idx, cost[idx])
         self.last = idx
         h.run()
         status = h.getModelStatus()
@@ -153,7 +155,7 @@ class _Batch:
 
     def _linprog_min(self, cols: np.ndarray, coefs: np.ndarray) -> float:
         c = np.zeros(self.n)
-        c[cols] = coefs
+        np.add.at(c, cols, coefs)
         res = linprog(
             c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds, method="highs"
         )
@@ -165,6 +167,19 @@ class _Batch:
             raise AuditError("the published figures contradict each other (no table fits them)")
         raise AuditError(f"linprog stopped: {res.message}")
 
+    def point(self, cols: np.ndarray, coefs: np.ndarray) -> np.ndarray | None:
+        """A feasible point minimising the objective (None when unbounded)."""
+        if self.backend == "highs":
+            value = self._highs_min(cols, coefs)
+            return None if np.isinf(value) else np.asarray(self.h.getSolution().col_value)
+        c = np.zeros(self.n)
+        np.add.at(c, cols, coefs)
+        res = linprog(c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds,
+                      method="highs")
+        if res.status == 2:
+            raise AuditError("the published figures contradict each other (no table fits them)")
+        return res.x if res.status == 0 else None
+
     def interval(self, cols: np.ndarray, coefs: np.ndarray) -> tuple[float, float]:
         solve = self._highs_min if self.backend == "highs" else self._linprog_min
         low = solve(cols, coefs)
@@ -172,8 +187,30 @@ class _Batch:
         return low, high
 
 
-def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], backend: str = "auto"):
-    """Integer (lower, upper) of every target; also the presolved column bounds."""
+@dataclass
+class Need:
+    """What would settle a target without computing its exact interval.
+
+    unpinned: a feasible value other than the true one must exist; floor_at: some feasible
+    value <= floor_at or >= ceiling_at must exist (outside the protected range);
+    exact: always compute the exact interval."""
+
+    unpinned: bool = True
+    floor_at: float | None = None
+    ceiling_at: float | None = None
+    exact: bool = False
+
+
+def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], backend: str = "auto",
+              needs: list[Need] | None = None, truth: np.ndarray | None = None):
+    """Integer (lower, upper) of every target, whether it is exact, and the presolved bounds.
+
+    Without `needs` every interval is exact (two LPs a target). With `needs`, a component
+    is first probed with a few aggregate objectives (and the true values, when given); a
+    target whose probes already show what its need asks for keeps the range of values
+    seen, an inner bound of its interval (the reader's interval is at least that wide),
+    and only the others get the exact two LPs.
+    """
     if backend == "auto":
         backend = "highs" if _highs_core is not None else "linprog"
     if backend not in ("highs", "linprog"):
@@ -181,10 +218,10 @@ def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], bac
     col_lo, col_hi, active = presolve(matrix, row_lo, row_hi, col_lo, col_hi)
     free = col_lo < col_hi
     labels = _components(matrix, active, free)
-    lower = np.zeros(len(targets))
-    upper = np.zeros(len(targets))
-    # targets whose free part lies in one component; trivial ones are answered at once
-    consts = np.zeros(len(targets))
+    n_t = len(targets)
+    lower, upper = np.full(n_t, np.inf), np.full(n_t, -np.inf)  # exact bounds, or values seen so far
+    exact = np.zeros(n_t, dtype=bool)
+    consts = np.zeros(n_t)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for t, target in enumerate(targets):
         fixed = ~free[target.cols]
@@ -193,10 +230,15 @@ def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], bac
         comps = np.unique(labels[target.cols[~fixed]])
         if len(comps) > 1:  # a target spanning components: solve them as one (still exact)
             labels[np.isin(labels, comps)] = comps[0]
+        if truth is not None and needs is not None:
+            seen = float(np.dot(target.coefs, truth[target.cols]))
+            if not np.isnan(seen):
+                lower[t], upper[t] = math.ceil(seen - TOL), math.floor(seen + TOL)
     by_comp: dict[int, list[int]] = {}
     for t, (cols, _) in enumerate(parts):
         if len(cols) == 0:
             lower[t] = upper[t] = consts[t]
+            exact[t] = True
         else:
             by_comp.setdefault(int(labels[cols[0]]), []).append(t)
     sub = matrix[active]
@@ -219,6 +261,7 @@ def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], bac
                 col, coef = int(parts[t][0][0]), float(parts[t][1][0])
                 a, b = coef * col_lo[col], coef * col_hi[col]
                 lower[t], upper[t] = consts[t] + min(a, b), consts[t] + max(a, b)
+                exact[t] = True
         else:
             pending.append(comp)
     batches: list[list[int]] = []
@@ -234,20 +277,190 @@ def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], bac
     if current:
         batches.append(current)
     fixed_value = np.where(col_lo == col_hi, col_lo, 0.0)
-    position = np.full(matrix.shape[1], -1, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    kind = np.where(exact, "exact", "inner").astype(object)
+    ctx = _Context(sub, sub_lo, sub_hi, fixed_value, col_lo, col_hi, backend)
     for batch in batches:
         cols = np.concatenate([col_order[slice(*np.searchsorted(sorted_labels, [c, c + 1]))] for c in batch])
         rows = np.concatenate([order[slice(*np.searchsorted(sorted_comp, [c, c + 1]))] for c in batch])
-        block = sub[rows]
-        shift = block @ fixed_value
-        position[cols] = np.arange(len(cols))
-        lp = _Batch(
-            block[:, cols].tocsr(), sub_lo[rows] - shift, sub_hi[rows] - shift, col_lo[cols], col_hi[cols], backend
-        )
-        for comp in batch:
-            for t in by_comp[comp]:
-                low, high = lp.interval(position[parts[t][0]], parts[t][1])
-                lower[t], upper[t] = consts[t] + low, consts[t] + high
+        ts = [t for comp in batch for t in by_comp[comp]]
+        whole = _Block(ctx, cols, rows)
+        if needs is None:
+            open_ts = ts
+        elif len(cols) > BIG_COMPONENT and truth is not None:
+            graph = _Graph(sub, cols, truth)
+            open_ts = _probe_balls(graph, ctx, ts, parts, needs, consts, lower, upper, rng)
+            open_ts = _outer_proofs(graph, ctx, open_ts, parts, needs, consts, lower, upper, kind)
+        else:
+            open_ts = _probe(whole.lp, ts, whole.localise(parts, ts), needs, consts, lower, upper, rng)
+        local = whole.localise(parts, open_ts)
+        for t in open_ts:
+            low, high = whole.lp.interval(*local[t])
+            lower[t], upper[t] = consts[t] + low, consts[t] + high
+            kind[t] = "exact"
     lower = np.ceil(lower - TOL) + 0.0
     upper = np.floor(upper + TOL) + 0.0
-    return lower, upper, col_lo, col_hi
+    return lower, upper, kind, col_lo, col_hi
+
+
+BIG_COMPONENT = 1500  # columns; larger components are probed in balls around the targets
+BALL_COLUMNS = 300
+SMALL_ROW = 16  # rows this short join a ball whole; longer ones (a state total) add ROW_FANOUT members
+ROW_FANOUT = 3
+
+
+@dataclass
+class _Context:
+    sub: sp.csr_matrix  # the rows still linking unknowns
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    fixed_value: np.ndarray  # known columns at their value, unknown ones at 0
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    backend: str
+
+
+class _Block:
+    """The LP of some unknown columns over some rows; other unknowns held at `outside` values."""
+
+    def __init__(self, ctx: _Context, cols: np.ndarray, rows: np.ndarray, outside: np.ndarray | None = None):
+        self.position = {int(c): i for i, c in enumerate(cols)}
+        block = ctx.sub[rows]
+        shift = block @ (ctx.fixed_value if outside is None else ctx.fixed_value + outside)
+        self._args = (block[:, cols].tocsr(), ctx.row_lo[rows] - shift, ctx.row_hi[rows] - shift, ctx.col_lo[cols],
+                      ctx.col_hi[cols], ctx.backend)
+        self._lp = None
+
+    @property
+    def lp(self) -> _Batch:
+        if self._lp is None:
+            self._lp = _Batch(*self._args)
+        return self._lp
+
+    def localise(self, parts, ts) -> dict:
+        return {t: (np.array([self.position[int(c)] for c in parts[t][0]], dtype=np.int64), parts[t][1]) for t in ts}
+
+
+class _Graph:
+    """Rows and columns of one large component, for growing balls around targets."""
+
+    def __init__(self, sub: sp.csr_matrix, cols: np.ndarray, truth: np.ndarray):
+        self.sub, self.csc = sub, sub.tocsc()
+        self.member = np.zeros(sub.shape[1], dtype=bool)
+        self.member[cols] = True
+        self.truth = truth
+
+    def rows_of(self, col: int) -> np.ndarray:
+        return self.csc.indices[self.csc.indptr[col]:self.csc.indptr[col + 1]]
+
+    def cols_of(self, row: int) -> np.ndarray:
+        cols = self.sub.indices[self.sub.indptr[row]:self.sub.indptr[row + 1]]
+        return cols[self.member[cols]]
+
+    def ball(self, seeds: np.ndarray, size: int = BALL_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+        """Columns near the seeds (breadth first) and every row touching them."""
+        inside = {int(c) for c in seeds}
+        queue = list(inside)
+        seen_rows: set[int] = set()
+        head = 0
+        while head < len(queue) and len(inside) < size:
+            col = queue[head]
+            head += 1
+            for row in self.rows_of(col).tolist():
+                if row in seen_rows:
+                    continue
+                seen_rows.add(row)
+                members = self.cols_of(row)
+                added = 0
+                for m in members.tolist():
+                    if m in inside:
+                        continue
+                    if len(members) > SMALL_ROW and added >= ROW_FANOUT and not np.isnan(self.truth[m]):
+                        continue
+                    inside.add(m)
+                    queue.append(m)
+                    added += 1
+        cols = np.array(sorted(inside), dtype=np.int64)
+        rows = np.unique(np.concatenate([self.rows_of(c) for c in cols])) if len(cols) else np.empty(0, np.int64)
+        return cols, rows
+
+
+def _probe_balls(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower, upper, rng) -> list[int]:
+    """Settle targets inside balls whose outside unknowns are held at their true values (an inner bound)."""
+    open_ts = [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
+    tried: set[int] = set()
+    free = ctx.col_lo < ctx.col_hi
+    for t in list(open_ts):
+        if t in tried or _settled(needs[t], lower[t], upper[t]):
+            continue
+        cols, rows = graph.ball(parts[t][0])
+        neighbours = np.setdiff1d(graph.sub[rows].indices, cols)
+        if np.isnan(graph.truth[neighbours[free[neighbours]]]).any():
+            continue  # an unknown true value next to the ball: leave these targets to the exact LP
+        outside = np.where(free, np.nan_to_num(graph.truth, nan=0.0), 0.0)
+        outside[cols] = 0.0
+        in_ball = set(cols.tolist())
+        inside = [u for u in open_ts if u not in tried and set(parts[u][0].tolist()) <= in_ball]
+        tried.update(inside)
+        block = _Block(ctx, cols, rows, outside)
+        _probe(block.lp, inside, block.localise(parts, inside), needs, consts, lower, upper, rng)
+    return [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
+
+
+def _outer_proofs(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower, upper, kind) -> list[int]:
+    """A ball with its neighbours free and the farther rows dropped is a relaxation: when even
+    its interval fails the need, the target is disclosed, no exact LP required."""
+    left = []
+    for t in ts:
+        cols, rows = graph.ball(parts[t][0])
+        wider = np.unique(np.concatenate([cols, *[graph.cols_of(r) for r in rows]]))
+        block = _Block(ctx, wider, rows)
+        low, high = block.lp.interval(*block.localise(parts, [t])[t])
+        lo, hi = math.ceil(consts[t] + low - TOL), math.floor(consts[t] + high + TOL)
+        if _settled(needs[t], lo, hi):
+            left.append(t)
+        else:
+            lower[t], upper[t], kind[t] = consts[t] + low, consts[t] + high, "outer"
+    return left
+PROBES = 6
+
+
+def _settled(need: Need, lo: float, hi: float) -> bool:
+    if not need.exact and not need.unpinned and need.floor_at is None:
+        return True
+    if need.exact or lo > hi:
+        return False
+    if need.unpinned and not lo < hi:
+        return False
+    if need.floor_at is not None and not (lo <= need.floor_at or hi >= need.ceiling_at):
+        return False
+    return True
+
+
+def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng) -> list[int]:
+    """Aggregate objectives over the block; returns the targets they did not settle."""
+    open_ts = [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
+    stale = 0
+    for round_ in range(PROBES):
+        if not open_ts or stale >= 2:
+            break
+        if round_ == 0:
+            weights = np.ones(len(open_ts))
+        elif round_ == 1:
+            weights = -np.ones(len(open_ts))
+        else:
+            weights = rng.choice([-1.0, 1.0], len(open_ts))
+        cols = np.concatenate([local[t][0] for t in open_ts])
+        coefs = np.concatenate([local[t][1] * w for t, w in zip(open_ts, weights, strict=True)])
+        x = lp.point(cols, coefs)
+        if x is None:
+            stale += 1
+            continue
+        for t in open_ts:
+            value = consts[t] + float(np.dot(local[t][1], x[local[t][0]]))
+            lower[t] = min(lower[t], math.ceil(value - TOL))
+            upper[t] = max(upper[t], math.floor(value + TOL))
+        still = [t for t in open_ts if not _settled(needs[t], lower[t], upper[t])]
+        stale = stale + 1 if len(still) == len(open_ts) else 0
+        open_ts = still
+    return open_ts
