@@ -51,7 +51,7 @@ def _grid(con, base_sql: str, levels: list[Level], grouping: str, categories: li
         totals = con.execute(
             f"SELECT {level.unit} AS unit_id, count(*) AS n{num} FROM ({base_sql}) b GROUP BY ALL"
         ).df()
-        grid = units.merge(pd.DataFrame({"category": categories}), how="cross")
+        grid = units.merge(pd.DataFrame({"category": pd.Series(categories, dtype="object")}), how="cross")
         grid = grid.merge(counted, on=["unit_id", "category"], how="left")
         grid["grouping"] = grouping
         total_rows = units.merge(totals, on="unit_id", how="left").assign(grouping="all", category=ALL)
@@ -215,6 +215,8 @@ def postsecondary_tables(con, specs: dict[str, dict]) -> list[SummaryTable]:
 
 
 def _table(specs: dict[str, dict], table_id: str, population: str, cells: pd.DataFrame, outcome=None, **extra):
+    if cells.empty:
+        return None  # no students in this table's population: nothing to publish
     spec = specs[table_id]
     return SummaryTable(
         table_id=table_id,
@@ -236,4 +238,4 @@ def table_specs() -> dict[str, dict]:
 def build_summary_tables(con) -> list[SummaryTable]:
     specs = table_specs()
     tables = k12_tables(con, specs) + getting_prepared_tables(con, specs) + postsecondary_tables(con, specs)
-    return [t for t in tables if t.table_id in specs]
+    return [t for t in tables if t is not None and t.table_id in specs]
