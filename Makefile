@@ -32,6 +32,11 @@ ui: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml
 
+## bench: time every stage (SCALE=demo by default; SCALE=state by hand, ~1M students a year)
+SCALE ?= demo
+bench: $(STAMP)
+	$(BIN)/python -m orchestration.lib.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
+
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration tests
 
