@@ -150,3 +150,23 @@ def test_activity_log(tmp_path, monkeypatch):
     entries = read_activity(tmp_path)
     assert entries[-1]["user"] == "steward.b" and entries[-1]["action"] == "query"
     assert entries[-1]["detail"] == {"release": "sleds", "rows": 3} and entries[-1]["at"].endswith("+00:00")
+
+
+def test_sleds_audit_verify_detects_tampering(tmp_path, monkeypatch, capsys):
+    from orchestration.cli import main
+
+    monkeypatch.setenv("SLEDS_HOME", str(tmp_path))
+    _append(tmp_path, 3)
+    assert main(["audit", "--verify"]) == 0
+    assert "intact: 3 entries" in capsys.readouterr().out
+
+    def edit(lines):
+        entry = json.loads(lines[1])
+        entry["institutions"] = ["1000214"]  # hide one institution's disclosure
+        lines[1] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+        return lines
+
+    _rewrite(tmp_path, edit)
+    assert main(["audit", "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "TAMPERED" in out and "entry 2 was altered" in out and "first bad entry: 2" in out

@@ -35,6 +35,7 @@ RESTRICTED_ELEMENTS = {
     "cumulative_debt": ["cumulative_debt"],
 }
 FEED_SOURCES = {"gender_identity": ["raw.ps_enrollment", "raw.ps_awards"], "cumulative_debt": ["raw.ps_awards"]}
+TRACED_SOURCES = sorted({s for sources in FEED_SOURCES.values() for s in sources})
 RELEASE_SCHEMAS = {"release_sleds": "sleds", "release_institution": "institution_mart"}
 
 

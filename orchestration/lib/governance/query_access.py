@@ -107,7 +107,7 @@ def check_sql(sql: str, *, internal: bool = False) -> None:
         raise QueryRefused(
             f"refused: '{hit.group(1)}' is an internal schema of the warehouse (raw, ingest, identity, derived, "
             "staging, intermediate, marts, governance). Only the release's own tables can be queried: "
-            "run `sleds query \"show tables\"` to list them."
+            'run `sleds query "show tables"` to list them.'
         )
     hit = FILE_FUNCTIONS.search(code)
     if hit:
@@ -167,7 +167,7 @@ def open_release(release: Release) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         for file in sorted(release.path.glob("*.parquet")):
             name = re.sub(r"[^0-9A-Za-z_]", "_", file.stem)
-            con.execute(f"CREATE TABLE main.\"{name}\" AS SELECT * FROM read_parquet(?)", [str(file)])
+            con.execute(f'CREATE TABLE main."{name}" AS SELECT * FROM read_parquet(?)', [str(file)])
         con.execute("SET enable_external_access = false")
     else:
         con = duckdb.connect(str(release.path), read_only=True, config={"enable_external_access": False})

@@ -361,7 +361,13 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[str, str]:
     hot: set[str] = set()
     guarded_edges: set[tuple[str, str]] = set()
     for element in L.RESTRICTED_ELEMENTS:
-        reached = L.element_trace(lin, element)
+        order = {
+            layer: i
+            for i, layer in enumerate(
+                ["raw", "staging", "intermediate", "marts", "release_institution", "release_sleds"]
+            )
+        }
+        reached = sorted(L.element_trace(lin, element), key=lambda r: (order.get(r.column.split(".")[0], 9), r.column))
         rows = []
         for r in reached:
             relation = r.column.rsplit(".", 1)[0]
@@ -446,9 +452,9 @@ def _quality(con, home: Path) -> str:
     bars = bars.replace(">published<", ">loaded<").replace(">suppressed<", ">quarantined<")
     rules = _rows(
         con,
-        "SELECT feed, rule, count(DISTINCT record_token) n FROM ingest.quarantine_reasons "
-        "GROUP BY ALL QUALIFY row_number() OVER (PARTITION BY feed ORDER BY n DESC) <= 5 "
-        "ORDER BY feed, n DESC",
+        "SELECT feed, rule, n FROM (SELECT feed, rule, count(DISTINCT record_token) AS n, row_number() OVER "
+        "(PARTITION BY feed ORDER BY count(DISTINCT record_token) DESC, rule) AS rk FROM ingest.quarantine_reasons "
+        "GROUP BY feed, rule) WHERE rk <= 5 ORDER BY feed, n DESC",
     )
     validation = paths.validation_dir() if home is None else home / "validation"
     files = sum(1 for _ in validation.rglob("*.json")) if validation.exists() else 0
@@ -638,17 +644,21 @@ def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
     return html, chain.ok
 
 
-def write_report(out: Path | None = None, home: Path | None = None, *, with_lineage: bool = True) -> Report:
-    """Write the report (default SLEDS_HOME/reports/governance.html); the column lineage is
-    computed (and cached under SLEDS_HOME/tmp/lineage) unless with_lineage is False."""
+def write_report(
+    out: Path | None = None, home: Path | None = None, *, with_lineage: bool = True, lineage_result=None
+) -> Report:
+    """Write the report (default SLEDS_HOME/reports/governance.html); the column lineage of
+    the postsecondary feeds is computed (cached under SLEDS_HOME/tmp/lineage) unless given
+    or with_lineage is False."""
     home = Path(home) if home is not None else paths.sleds_home()
     out = out or home / "reports" / "governance.html"
-    lineage_result = None
-    if with_lineage and (home / "warehouse.duckdb").exists():
+    if lineage_result is None and with_lineage and (home / "warehouse.duckdb").exists():
         from orchestration.lib.governance import lineage as L
 
         try:
-            lineage_result = L.column_lineage(home / "warehouse.duckdb", home / "tmp" / "lineage")
+            lineage_result = L.column_lineage(
+                home / "warehouse.duckdb", home / "tmp" / "lineage", only_downstream_of=L.TRACED_SOURCES
+            )
         except (RuntimeError, OSError, duckdb.Error) as exc:
             lineage_result = exc
     html, chain_ok = render(home, lineage_result=lineage_result)

@@ -47,7 +47,7 @@ def layered_graph(
 ) -> str:
     """Nodes in columns (one per layer, left to right), edges as curves. Highlighted nodes
     and the edges between them are drawn in red; `guarded` edges get a shield mark."""
-    col_w, node_h, gap = 190, 22, 8
+    col_w, node_h, gap = 170, 22, 8
     width = col_w * len(layers) + 20
     tallest = max((len(nodes) for _, nodes in layers), default=1)
     height = 60 + tallest * (node_h + gap) + 20
@@ -76,7 +76,7 @@ def layered_graph(
     for node, (x, y) in pos.items():
         cls = "node hot" if node in highlight else "node"
         label = node.split(".", 1)[-1]
-        short = label if len(label) <= 26 else label[:25] + "…"
+        short = label if len(label) <= 23 else label[:22] + "…"
         parts.append(
             f'<g class="{cls}"><rect x="{x}" y="{y}" width="{col_w - 24}" height="{node_h}" rx="4"/>'
             f'<text x="{x + 6}" y="{y + 15}">{escape(short)}</text><title>{escape(node)}</title></g>'
