@@ -26,7 +26,17 @@ class SledsTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
-        return ["team:data-engineering"]
+        # release models: the governance committee too; a model's dbt meta `sleds_owner` wins
+        from orchestration.lib.governance.dbt_tags import governance_owners
+
+        return governance_owners(dbt_resource_props)
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        # person-level rows, restricted elements (gender identity, cumulative debt) and the
+        # agreement clauses a model falls under, from its columns, schema and dbt meta
+        from orchestration.lib.governance.dbt_tags import governance_tags
+
+        return {**super().get_tags(dbt_resource_props), **governance_tags(dbt_resource_props)}
 
 
 @dbt_assets(
