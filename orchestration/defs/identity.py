@@ -15,7 +15,13 @@ class IdentityConfig(dg.Config):
 
 @dg.asset(
     key=dg.AssetKey(["identity", "research_ids"]),
-    deps=[dg.AssetKey(["raw", "msds"]), dg.AssetKey(["raw", "ps_enrollment"]), dg.AssetKey(["raw", "ps_awards"])],
+    # after the destruction purges: a destroyed institution's records never get linked
+    deps=[
+        dg.AssetKey(["raw", "msds"]),
+        dg.AssetKey(["raw", "ps_enrollment"]),
+        dg.AssetKey(["raw", "ps_awards"]),
+        dg.AssetKey(["governance", "purges"]),
+    ],
     group_name="identity",
     pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
