@@ -21,8 +21,9 @@ def home(tiny_warehouse, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def work(home):
-    return home / "tmp" / "lineage"
+def work(tmp_path_factory):
+    # shared with test_governance_report (same tiny warehouse, same catalog): compiled once
+    return tmp_path_factory.getbasetemp() / "governance-lineage"
 
 
 @pytest.fixture(scope="module")

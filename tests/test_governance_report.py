@@ -54,6 +54,9 @@ def home(tiny_warehouse, tmp_path_factory):
         linkage.parent.mkdir(parents=True, exist_ok=True)
         linkage.write_text(json.dumps({"run": {"run_id": "t1", "mode": "full", "counts": {"records": 10, "persons": 8}},
                                        "accuracy": None}))  # fmt: skip
+    shared = tmp_path_factory.getbasetemp() / "governance-lineage"
+    if shared.exists():  # compiled by test_governance_lineage in this session: reuse (same catalog)
+        shutil.copytree(shared, home / "tmp" / "lineage", dirs_exist_ok=True)
     return home
 
 
