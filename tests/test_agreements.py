@@ -300,6 +300,11 @@ def test_destruction_date_purges_warehouse_vault_and_release_and_is_logged(home,
     ).fetchall()[0][0]
     vault.close()
     assert orphans == 0, "PII of a destroyed institution left in the vault"
+    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
+    keys = vault.execute("SELECT count(*) FROM identity.source_keys WHERE source_key LIKE ?", [f"P:{doomed}:%"])
+    assert keys.fetchall()[0][0] == 0, "the identity crosswalk still holds the institution's student numbers"
+    vault.close()
+    assert report.rows_deleted["vault.identity.source_keys"] > 0
     logged = query("SELECT table_name, rows_deleted FROM governance.purge_log WHERE institution_code = ?", [doomed])
     assert ("raw.ps_enrollment", before) in logged
     local_build.dbt("build", "--select", "path:models/intermediate/postsecondary+")

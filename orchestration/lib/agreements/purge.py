@@ -22,6 +22,14 @@ PURGE_LOG = (
     "institution_code VARCHAR, destruction_date DATE, table_name VARCHAR, rows_deleted BIGINT)"
 )
 FEEDS = ("ps_enrollment", "ps_awards")
+# vault identity tables that hold source keys (orchestration/lib/identity): table -> key columns
+IDENTITY_KEY_COLUMNS = {
+    "source_keys": ("source_key",),
+    "entities": ("entity_key",),
+    "splink_edges": ("key_l", "key_r"),
+    "review_queue": ("key_l", "key_r"),
+    "review_decisions": ("key_l", "key_r"),
+}
 
 
 @dataclass
@@ -87,6 +95,12 @@ def _purge_institution(con, institution: str) -> dict[str, int]:
             deleted[f"vault.landing.{feed}_identity"] = _delete(
                 con, f"vault.landing.{feed}_identity", "record_token IN (SELECT record_token FROM doomed)"
             )
+    # the identity crosswalk keys postsecondary entities as P:<institution>:<student number>
+    prefix = f"P:{institution}:%"
+    for table, columns in IDENTITY_KEY_COLUMNS.items():
+        if _exists(con, "vault", "identity", table):
+            where = " OR ".join(f"{c} LIKE ?" for c in columns)
+            deleted[f"vault.identity.{table}"] = _delete(con, f"vault.identity.{table}", where, [prefix] * len(columns))
     con.execute("BEGIN TRANSACTION")
     for feed in FEEDS:
         for table in (feed, f"{feed}_quarantine"):
