@@ -7,7 +7,7 @@ from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.registry import AgreementRegistryError, clause_tags, load_registry
-from orchestration.lib.agreements.store import write_registry
+from orchestration.lib.agreements.store import record_registry_load, write_registry
 
 REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["governance", "agreement_restrictions"])]
 
@@ -45,6 +45,7 @@ def agreement_registry(context: dg.AssetExecutionContext):
         counts = write_registry(con, registry)
     finally:
         con.close()
+    record_registry_load(registry, counts)
     context.log.info(f"agreement registry from {registry.source}: {counts} as of {registry.as_of}")
     yield dg.MaterializeResult(
         asset_key=REGISTRY_KEYS[0],

@@ -13,7 +13,7 @@ import duckdb
 from orchestration.lib import paths
 from orchestration.lib.agreements.purge import PurgeReport, purge_destroyed
 from orchestration.lib.agreements.registry import load_registry
-from orchestration.lib.agreements.store import write_registry
+from orchestration.lib.agreements.store import record_registry_load, write_registry
 from orchestration.lib.dbt_prepare import dbt_env, dbt_executable
 from orchestration.lib.derived.ages import build_record_ages
 from orchestration.lib.identity.pipeline import run_identity
@@ -39,9 +39,11 @@ def load_agreements(folder: Path | None = None) -> dict:
     registry = load_registry(folder)
     con = duckdb.connect(str(paths.warehouse_path()))
     try:
-        return write_registry(con, registry)
+        counts = write_registry(con, registry)
     finally:
         con.close()
+    record_registry_load(registry, counts)
+    return counts
 
 
 def purge(landing: Path | None = None) -> PurgeReport:

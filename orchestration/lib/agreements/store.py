@@ -61,3 +61,18 @@ def write_registry(con: duckdb.DuckDBPyConnection, registry: Registry, schema: s
     for a in registry.agreements:
         counts[a.status(registry.as_of)] = counts.get(a.status(registry.as_of), 0) + 1
     return counts
+
+
+def record_registry_load(registry: Registry, counts: dict) -> None:
+    """The activity log keeps every registry load: permissions in force are what the
+    committee audits (DOMAIN.md §5, permission grants)."""
+    from orchestration.lib.governance.activity_log import record_activity
+
+    record_activity(
+        "agreement_registry_loaded",
+        {"source": str(registry.source), "as_of": str(registry.as_of), "status": counts,
+         "restrictions": len(registry.restrictions),
+         "permit_institution_identification": sum(a.permit_institution_identification for a in registry.agreements),
+         "permit_gender_identity_institution_level": sum(
+             a.permit_gender_identity_institution_level for a in registry.agreements)},
+    )  # fmt: skip

@@ -25,6 +25,7 @@ from orchestration.lib import paths
 from orchestration.lib.disclosure.audit import audit_release
 from orchestration.lib.disclosure.engine import run_suppression
 from orchestration.lib.disclosure.tables import OUTPUT_COLUMNS, SummaryTable
+from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.export import code_version
 
 PUBLIC_CLAUSES = ["9(c)(i)", "9(c)(iii)", "9(c)(iv)", "9(c)(v)", "Attachment B"]
@@ -111,6 +112,7 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
         for old in (public / "history").glob("*.parquet"):
             shutil.copy2(old, history / old.name)
     cells[PUBLIC_COLUMNS].to_parquet(history / f"{created:%Y%m%dT%H%M%S}_{run_id[:8]}.parquet", index=False)
+    write_data_dictionary(staging, "public")
     files = {
         str(p.relative_to(staging)): _sha256(p)
         for p in sorted(staging.rglob("*"))
