@@ -220,7 +220,9 @@ def _summary() -> None:
     _print("next:")
     _print("  make ui                                     the Dagster UI with the lineage graph")
     _print('  .venv/bin/sleds query "show tables"          the SLEDS release, as a researcher sees it')
-    _print('  .venv/bin/sleds query --warehouse "select collection, count(*) from staging.stg_msds__records group by 1"')  # noqa: E501
+    _print(
+        '  .venv/bin/sleds query --warehouse "select collection, count(*) from staging.stg_msds__records group by 1"'
+    )  # noqa: E501
     _print("  .venv/bin/sleds audit                       the governance report (HTML)")
     _print(f"  output folder: {paths.sleds_home()}")
 

@@ -42,6 +42,7 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     q = run(
         [
             "query",
+            "--warehouse",
             "select (select count(*) from staging.stg_ps__enrollment) + "
             "(select count(*) from raw.ps_enrollment_quarantine) as n",
             "--format",
@@ -75,6 +76,12 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     assert fingerprint() == before
     # the query command cannot reach the vault
     vault = home / "vault" / "vault.duckdb"
-    sneaky = run(["query", f"attach '{vault}' as v; select count(*) from v.landing.msds_identity"], env)
-    assert sneaky.returncode != 0 or "failed" in sneaky.stdout
-    assert "Permission Error" in sneaky.stdout or "disabled" in sneaky.stdout
+    for args in (["query"], ["query", "--warehouse"]):
+        sneaky = run([*args, f"attach '{vault}' as v; select count(*) from v.landing.msds_identity"], env)
+        assert sneaky.returncode == 2 and "vault" in sneaky.stderr
+    # researchers query the SLEDS release; every release, mart and publication is in the disclosure log
+    rel = run(["query", "select count(*) from rel_sleds__pathways", "--format", "csv"], env)
+    assert rel.returncode == 0 and int(rel.stdout.splitlines()[-1]) > 0
+    assert (home / "releases" / "public" / "manifest.json").exists()
+    verify = run(["audit", "--verify"], env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
