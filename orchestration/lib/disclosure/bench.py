@@ -62,15 +62,23 @@ def synthetic_release(n_cells: int, seed: int = 0, population: str = "k12_synthe
         proficiency.append(key | {"grouping": "all", "category": "All Students", "n": total, "numerator": int(p.sum())})
         for name, n_r, p_r in zip(RACES, r, p, strict=True):
             by_race.append(key | {"grouping": "race_ethnicity", "category": name, "n": int(n_r)})
-            proficiency.append(key | {"grouping": "race_ethnicity", "category": name, "n": int(n_r),
-                                      "numerator": int(p_r)})
+            proficiency.append(
+                key | {"grouping": "race_ethnicity", "category": name, "n": int(n_r), "numerator": int(p_r)}
+            )
         for name, n_g in zip(GRADES, g, strict=True):
             by_grade.append(key | {"grouping": "grade", "category": name, "n": int(n_g)})
     return [
         SummaryTable("enrollment_by_race", "nces_2011_603", "count", True, population, pd.DataFrame(by_race)),
         SummaryTable("enrollment_by_grade", "nces_2011_603", "count", False, population, pd.DataFrame(by_grade)),
-        SummaryTable("proficiency_by_race", "nces_2011_603", "rate", True, population, pd.DataFrame(proficiency),
-                     outcome="proficient"),
+        SummaryTable(
+            "proficiency_by_race",
+            "nces_2011_603",
+            "rate",
+            True,
+            population,
+            pd.DataFrame(proficiency),
+            outcome="proficient",
+        ),
     ]
 
 

@@ -28,52 +28,49 @@ class Link:
     exact: bool
 
 
+def split_groups(frame: pd.DataFrame, keys: list[str]) -> list[np.ndarray]:
+    """Row positions of each group of `frame` by `keys` (vectorised; groups in first-seen order)."""
+    if frame.empty:
+        return []
+    codes = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+
+
 def build_links(cells: pd.DataFrame, qcol: str) -> list[Link]:
     """Row and hierarchy links over the quantity ids in column `qcol` (rows with qcol < 0 are skipped)."""
     cells = cells[cells[qcol] >= 0]
     links: list[Link] = []
     seen: set[tuple] = set()
     scope = ["population", "outcome"] if qcol == "nq" else ["population"]
-    totals = (
-        cells[cells["grouping"] == ALL_GROUPING]
-        .drop_duplicates(scope + ["unit_id"])
-        .set_index(scope + ["unit_id"])[qcol]
-        .to_dict()
-    )
-    parts = cells[cells["grouping"] != ALL_GROUPING]
-    for key, grp in parts.groupby(scope + ["unit_id", "grouping"], sort=False):
-        total = totals.get(key[:-1])
-        if total is None:
-            continue
-        members = sorted(set(grp[qcol].tolist()))
-        sig = (int(total), tuple(members))
+    totals = cells[cells["grouping"] == ALL_GROUPING].drop_duplicates(scope + ["unit_id"])[scope + ["unit_id", qcol]]
+    parts = cells[cells["grouping"] != ALL_GROUPING].merge(totals.rename(columns={qcol: "total_q"}),
+                                                           on=scope + ["unit_id"])
+    q, total_q, exact = parts[qcol].to_numpy(), parts["total_q"].to_numpy(), parts["partitions_total"].to_numpy()
+    for idx in split_groups(parts, scope + ["unit_id", "grouping"]):
+        members = sorted(set(q[idx].tolist()))
+        sig = (int(total_q[idx[0]]), tuple(members))
         if sig not in seen:
             seen.add(sig)
-            links.append(Link("row", int(total), members, bool(grp["partitions_total"].all())))
+            links.append(Link("row", sig[0], members, bool(exact[idx].all())))
     kids = cells[cells["parent_unit_id"].notna()]
-    n_children = kids.groupby(["table_id", "parent_unit_id"])["unit_id"].nunique().to_dict()
-    parents = cells[["table_id", "unit_id", "parent_unit_id", "grouping", "category", "children_complete", qcol]]
-    joined = kids[["table_id", "unit_id", "parent_unit_id", "grouping", "category", qcol]].merge(
-        parents.rename(
-            columns={
-                "unit_id": "parent_unit_id",
-                "parent_unit_id": "grand",
-                qcol: "parent_q",
-                "children_complete": "parent_complete",
-            }
-        ),
+    kids = kids.assign(n_children=kids.groupby(["table_id", "parent_unit_id"])["unit_id"].transform("nunique"))
+    parents = cells[["table_id", "unit_id", "grouping", "category", "children_complete", qcol]]
+    joined = kids[["table_id", "unit_id", "parent_unit_id", "grouping", "category", qcol, "n_children"]].merge(
+        parents.rename(columns={"unit_id": "parent_unit_id", qcol: "parent_q", "children_complete": "parent_complete"}),
         on=["table_id", "parent_unit_id", "grouping", "category"],
     )
-    for (table_id, parent, _g, _c), grp in joined.groupby(
-        ["table_id", "parent_unit_id", "grouping", "category"], sort=False
-    ):
-        members = sorted(set(grp[qcol].tolist()))
-        exact = bool(grp["parent_complete"].all()) and grp["unit_id"].nunique() == n_children[(table_id, parent)]
-        sig = (int(grp["parent_q"].iloc[0]), tuple(members))
+    q, parent_q = joined[qcol].to_numpy(), joined["parent_q"].to_numpy()
+    complete, units, n_kids = joined["parent_complete"].to_numpy(), joined["unit_id"].to_numpy(), joined[
+        "n_children"].to_numpy()
+    for idx in split_groups(joined, ["table_id", "parent_unit_id", "grouping", "category"]):
+        members = sorted(set(q[idx].tolist()))
+        sig = (int(parent_q[idx[0]]), tuple(members))
         if sig in seen:
             continue
         seen.add(sig)
-        links.append(Link("hierarchy", int(grp["parent_q"].iloc[0]), members, exact))
+        exact = bool(complete[idx].all()) and len(set(units[idx].tolist())) == n_kids[idx[0]]
+        links.append(Link("hierarchy", sig[0], members, exact))
     return links
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.lib.disclosure.audit import AuditResult, audit_release
-from orchestration.lib.disclosure.complement import build_links, choose, cost_function, index_links
+from orchestration.lib.disclosure.complement import build_links, choose, cost_function, index_links, split_groups
 from orchestration.lib.disclosure.percent import Coded, code_percent, numerator_range
 from orchestration.lib.disclosure.policy import Policy, load_policies, policy_named
 from orchestration.lib.disclosure.primary import band_or_fail, count_primary, rate_primary, smallest_related
@@ -100,6 +100,8 @@ class _Run:
         self.n = df["n"].to_numpy()
         self.num = df["numerator"].fillna(0).astype(np.int64).to_numpy()
         self.rate = (df["measure"] == "rate").to_numpy()
+        self.table_of = df["table_id"].to_numpy()
+        self.population_of = df["population"].to_numpy()
         self.shows_count = ~self.rate | np.array([p.counts_with_rates for p in self.pol])
         # earlier releases join the structure: their cells link to ours, and theirs stay protected
         prior = self._prior_rows()
@@ -238,7 +240,7 @@ class _Run:
         for i in np.flatnonzero(self.rate):
             if self.n[i] >= self.pol[i].min_n:
                 self.band[i] = band_or_fail(
-                    self.pol[i], int(self.n[i]), int(self.related[i]), self.df.at[i, "table_id"]
+                    self.pol[i], int(self.n[i]), int(self.related[i]), self.table_of[i]
                 )
                 self.coded[i] = code_percent(int(self.num[i]), int(self.n[i]), self.band[i])
 
@@ -324,21 +326,22 @@ class _Run:
         """(layer, parent row, child rows, rule id) per table with NCES 6/7 and (parent, grouping, category)."""
         df = self.df
         uses = np.array([p.consistency_rules for p in self.pol])
-        sub = df[uses]
-        out = []
-        parents = sub.reset_index().set_index(["tix", "unit_id", "grouping", "category"])["index"].to_dict()
+        sub = df[uses].reset_index()
         kids = sub[sub["parent_unit_id"].notna()]
         parent_units = set(kids["parent_unit_id"])
-        for (tix, parent, grouping, category), grp in kids.groupby(
-            ["tix", "parent_unit_id", "grouping", "category"], sort=False
-        ):
-            prow = parents.get((tix, parent, grouping, category))
-            if prow is None or len(grp) < 1:
-                continue
-            # NCES 6: schools (leaves) within their district; NCES 7: districts (themselves parents) within the state
-            inner = bool(grp["unit_id"].isin(parent_units).any())
+        joined = kids[["index", "tix", "unit_id", "parent_unit_id", "grouping", "category"]].merge(
+            sub[["index", "tix", "unit_id", "grouping", "category"]].rename(
+                columns={"index": "prow", "unit_id": "parent_unit_id"}),
+            on=["tix", "parent_unit_id", "grouping", "category"],
+        )
+        rows, prows, units = joined["index"].to_numpy(), joined["prow"].to_numpy(), joined["unit_id"].to_numpy()
+        out = []
+        for idx in split_groups(joined, ["tix", "parent_unit_id", "grouping", "category"]):
+            prow = int(prows[idx[0]])
+            # NCES 6: schools (leaves) within their district; NCES 7: districts (themselves parents) in the state
+            inner = any(u in parent_units for u in units[idx].tolist())
             rule = f"{self.pol[prow].name}.{'7' if inner else '6'}"
-            out.append(("n" if self.rate[prow] else "c", prow, grp.index.to_list(), rule))
+            out.append(("n" if self.rate[prow] else "c", prow, rows[idx].tolist(), rule))
         return out
 
     def _q(self, layer: str, row: int) -> int:
@@ -348,7 +351,7 @@ class _Run:
         changed = False
         for layer, prow, kids, rule in self._families:
             state = self.state[layer]
-            tid = self.df.at[prow, "table_id"]
+            tid = self.table_of[prow]
             hidden = [k for k in kids if state[self._q(layer, k)] == "suppressed"]
             if len(hidden) == 1 and state[self._q(layer, prow)] != "suppressed":
                 pool = [self._q(layer, k) for k in kids if k != hidden[0]]
@@ -381,7 +384,7 @@ class _Run:
             if again.status == "recoded":
                 self.coded[row], self.band[row] = again, band
                 self.coded_why[row] = ("RECODE_CONSISTENCY", rule)
-                self.dirty.add(self.df.at[row, "population"])
+                self.dirty.add(self.population_of[row])
                 return True
         return False
 
@@ -395,7 +398,7 @@ class _Run:
         return changed
 
     def _resolve_conflict(self, i: int) -> bool:
-        policy, tid = self.pol[i], self.df.at[i, "table_id"]
+        policy, tid = self.pol[i], self.table_of[i]
         rule = f"{policy.name}.recode_conflict"
         cq = int(self.cq[i])
         if policy.recode_conflict_action == "withhold_count" and self._open("c", cq):
@@ -486,7 +489,7 @@ class _Run:
         status, display, reason, rule = [], [], [], []
         n_pub, n_disp, n_reason = [], [], []
         for i in range(len(df)):
-            tid, policy = df.at[i, "table_id"], self.pol[i]
+            tid, policy = self.table_of[i], self.pol[i]
             c_state = self.state["c"][self.cq[i]]
             c_why = self._row_why("c", i, tid)
             if not self.rate[i]:

@@ -74,7 +74,12 @@ def _truth(tables: list[SummaryTable] | None) -> dict[str, int]:
     for table in tables or []:
         c = table.cells
         keys = (
-            table.population + SEP + c["unit_id"].astype(str) + SEP + c["grouping"].astype(str) + SEP
+            table.population
+            + SEP
+            + c["unit_id"].astype(str)
+            + SEP
+            + c["grouping"].astype(str)
+            + SEP
             + c["category"].astype(str)
         )
         truth.update(zip("C" + keys, c["n"].astype(int), strict=True))
@@ -91,13 +96,16 @@ def audit_release(
     policies: dict[str, Policy] | None = None,
     backend: str = "auto",
     only_populations: set[str] | None = None,
+    exact_intervals: bool = False,
 ) -> AuditResult:
     """Audit `outputs` (the current release) together with what earlier releases published.
 
     `tables` (the confidential inputs) are optional: they let the audit report true values
     and judge whether a suppressed rate's group is small; without them the audit decides
     from the interval of the group's size. `only_populations` restricts the work (the
-    engine's fixpoint re-audits only what changed).
+    engine's fixpoint re-audits only what changed). By default a cell whose safety is shown
+    by probing keeps that inner interval (`interval` = 'inner'); `exact_intervals` computes
+    every interval exactly (two LPs a cell: slower, for reports on small releases).
     """
     current = pd.concat(outputs, ignore_index=True) if isinstance(outputs, list) else outputs
     frames = [current, *prior_releases]
@@ -165,8 +173,15 @@ def audit_release(
         specs.append(spec)
     targets = [Target(np.array(s["cols"], dtype=np.int64), np.ones(len(s["cols"]))) for s in specs]
     lower, upper, kind, _, _ = intervals(
-        model.matrix, model.row_lo, model.row_hi, model.col_lo, model.col_hi, targets, backend=backend,
-        needs=[s["need"] for s in specs], truth=true_value,
+        model.matrix,
+        model.row_lo,
+        model.row_hi,
+        model.col_lo,
+        model.col_hi,
+        targets,
+        backend=backend,
+        needs=None if exact_intervals else [s["need"] for s in specs],
+        truth=true_value,
     )
     for spec, how in zip(specs, kind, strict=True):
         spec["interval"] = how

@@ -174,8 +174,9 @@ class _Batch:
             return None if np.isinf(value) else np.asarray(self.h.getSolution().col_value)
         c = np.zeros(self.n)
         np.add.at(c, cols, coefs)
-        res = linprog(c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds,
-                      method="highs")
+        res = linprog(
+            c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds, method="highs"
+        )
         if res.status == 2:
             raise AuditError("the published figures contradict each other (no table fits them)")
         return res.x if res.status == 0 else None
@@ -201,8 +202,17 @@ class Need:
     exact: bool = False
 
 
-def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], backend: str = "auto",
-              needs: list[Need] | None = None, truth: np.ndarray | None = None):
+def intervals(
+    matrix,
+    row_lo,
+    row_hi,
+    col_lo,
+    col_hi,
+    targets: list[Target],
+    backend: str = "auto",
+    needs: list[Need] | None = None,
+    truth: np.ndarray | None = None,
+):
     """Integer (lower, upper) of every target, whether it is exact, and the presolved bounds.
 
     Without `needs` every interval is exact (two LPs a target). With `needs`, a component
@@ -290,6 +300,21 @@ def intervals(matrix, row_lo, row_hi, col_lo, col_hi, targets: list[Target], bac
         elif len(cols) > BIG_COMPONENT and truth is not None:
             graph = _Graph(sub, cols, truth)
             open_ts = _probe_balls(graph, ctx, ts, parts, needs, consts, lower, upper, rng)
+            for grow in (4, 16):  # wider balls, each target also on its own, before the whole component
+                open_ts = _probe_balls(
+                    graph,
+                    ctx,
+                    open_ts,
+                    parts,
+                    needs,
+                    consts,
+                    lower,
+                    upper,
+                    rng,
+                    grow * BALL_COLUMNS,
+                    grow * grow * ROW_FANOUT,
+                    individual=True,
+                )
             open_ts = _outer_proofs(graph, ctx, open_ts, parts, needs, consts, lower, upper, kind)
         else:
             open_ts = _probe(whole.lp, ts, whole.localise(parts, ts), needs, consts, lower, upper, rng)
@@ -327,8 +352,14 @@ class _Block:
         self.position = {int(c): i for i, c in enumerate(cols)}
         block = ctx.sub[rows]
         shift = block @ (ctx.fixed_value if outside is None else ctx.fixed_value + outside)
-        self._args = (block[:, cols].tocsr(), ctx.row_lo[rows] - shift, ctx.row_hi[rows] - shift, ctx.col_lo[cols],
-                      ctx.col_hi[cols], ctx.backend)
+        self._args = (
+            block[:, cols].tocsr(),
+            ctx.row_lo[rows] - shift,
+            ctx.row_hi[rows] - shift,
+            ctx.col_lo[cols],
+            ctx.col_hi[cols],
+            ctx.backend,
+        )
         self._lp = None
 
     @property
@@ -351,13 +382,17 @@ class _Graph:
         self.truth = truth
 
     def rows_of(self, col: int) -> np.ndarray:
-        return self.csc.indices[self.csc.indptr[col]:self.csc.indptr[col + 1]]
+        return self.csc.indices[self.csc.indptr[col] : self.csc.indptr[col + 1]]
 
     def cols_of(self, row: int) -> np.ndarray:
-        cols = self.sub.indices[self.sub.indptr[row]:self.sub.indptr[row + 1]]
-        return cols[self.member[cols]]
+        """The row's unknown columns, totals (negative coefficients) first."""
+        span = slice(self.sub.indptr[row], self.sub.indptr[row + 1])
+        cols, coefs = self.sub.indices[span], self.sub.data[span]
+        keep = self.member[cols]
+        cols, coefs = cols[keep], coefs[keep]
+        return cols[np.argsort(coefs >= 0, kind="stable")]
 
-    def ball(self, seeds: np.ndarray, size: int = BALL_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+    def ball(self, seeds: np.ndarray, size: int = BALL_COLUMNS, fanout: int = ROW_FANOUT):
         """Columns near the seeds (breadth first) and every row touching them."""
         inside = {int(c) for c in seeds}
         queue = list(inside)
@@ -375,7 +410,7 @@ class _Graph:
                 for m in members.tolist():
                     if m in inside:
                         continue
-                    if len(members) > SMALL_ROW and added >= ROW_FANOUT and not np.isnan(self.truth[m]):
+                    if len(members) > SMALL_ROW and added >= fanout and not np.isnan(self.truth[m]):
                         continue
                     inside.add(m)
                     queue.append(m)
@@ -385,25 +420,49 @@ class _Graph:
         return cols, rows
 
 
-def _probe_balls(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower, upper, rng) -> list[int]:
+def _probe_balls(
+    graph: _Graph,
+    ctx: _Context,
+    ts,
+    parts,
+    needs,
+    consts,
+    lower,
+    upper,
+    rng,
+    size: int = BALL_COLUMNS,
+    fanout: int = ROW_FANOUT,
+    individual: bool = False,
+) -> list[int]:
     """Settle targets inside balls whose outside unknowns are held at their true values (an inner bound)."""
     open_ts = [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
     tried: set[int] = set()
     free = ctx.col_lo < ctx.col_hi
+    by_col: dict[int, list[int]] = {}
+    for u in open_ts:
+        by_col.setdefault(int(parts[u][0][0]), []).append(u)
     for t in list(open_ts):
         if t in tried or _settled(needs[t], lower[t], upper[t]):
             continue
-        cols, rows = graph.ball(parts[t][0])
+        cols, rows = graph.ball(parts[t][0], size, fanout)
         neighbours = np.setdiff1d(graph.sub[rows].indices, cols)
         if np.isnan(graph.truth[neighbours[free[neighbours]]]).any():
             continue  # an unknown true value next to the ball: leave these targets to the exact LP
         outside = np.where(free, np.nan_to_num(graph.truth, nan=0.0), 0.0)
         outside[cols] = 0.0
         in_ball = set(cols.tolist())
-        inside = [u for u in open_ts if u not in tried and set(parts[u][0].tolist()) <= in_ball]
-        tried.update(inside)
+        near = [u for c in cols.tolist() for u in by_col.get(c, ())]
+        inside = [
+            u
+            for u in near
+            if (u == t or u not in tried)
+            and not _settled(needs[u], lower[u], upper[u])
+            and set(parts[u][0].tolist()) <= in_ball
+        ]
+        # a target probed near the edge of another's ball still gets a ball of its own when probed one by one
+        tried.update([t] if individual else inside)
         block = _Block(ctx, cols, rows, outside)
-        _probe(block.lp, inside, block.localise(parts, inside), needs, consts, lower, upper, rng)
+        _probe(block.lp, inside, block.localise(parts, inside), needs, consts, lower, upper, rng, individual)
     return [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
 
 
@@ -422,6 +481,8 @@ def _outer_proofs(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower,
         else:
             lower[t], upper[t], kind[t] = consts[t] + low, consts[t] + high, "outer"
     return left
+
+
 PROBES = 6
 
 
@@ -437,8 +498,9 @@ def _settled(need: Need, lo: float, hi: float) -> bool:
     return True
 
 
-def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng) -> list[int]:
-    """Aggregate objectives over the block; returns the targets they did not settle."""
+def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng, individual: bool = False) -> list[int]:
+    """Aggregate objectives over the block (then, if `individual`, each target's own min and max);
+    returns the targets not settled."""
     open_ts = [t for t in ts if not _settled(needs[t], lower[t], upper[t])]
     stale = 0
     for round_ in range(PROBES):
@@ -463,4 +525,10 @@ def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng) -> list[int]
         still = [t for t in open_ts if not _settled(needs[t], lower[t], upper[t])]
         stale = stale + 1 if len(still) == len(open_ts) else 0
         open_ts = still
+    if individual:
+        for t in open_ts:
+            low, high = lp.interval(*local[t])
+            lower[t] = min(lower[t], math.ceil(consts[t] + low - TOL))
+            upper[t] = max(upper[t], math.floor(consts[t] + high + TOL))
+        open_ts = [t for t in open_ts if not _settled(needs[t], lower[t], upper[t])]
     return open_ts

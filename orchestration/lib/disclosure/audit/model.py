@@ -211,23 +211,35 @@ def _layers(items: pd.DataFrame, rate: np.ndarray):
         yield "numerator", items[rate], "nvar"
 
 
+def _groups(frame: pd.DataFrame, keys: list[str], sort_by: str):
+    """(first row, positions) of each group of `frame` by `keys`, without a Python groupby."""
+    codes = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    order = np.lexsort((frame[sort_by].to_numpy(), codes))
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return np.split(order, bounds) if len(order) else []
+
+
 def _partitions(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
     out: list[Equation] = []
     for layer, rows, col in _layers(items, rate):
         scope = ["population", "outcome"] if layer == "numerator" else ["population"]
         unit_keys = scope + ["unit_id"]
-        totals = rows[rows["grouping"] == "all"].drop_duplicates(unit_keys).set_index(unit_keys)[col]
-        parts = rows[rows["grouping"] != "all"]
-        for key, grp in parts.groupby(unit_keys + ["grouping"], sort=False):
-            total = totals.get(key[:-1])
-            if total is None:
-                continue
-            members = sorted(set(grp[col].tolist()))
-            eq_id = "partition:" + layer + ":" + ":".join(map(str, key))
-            if grp["partitions_total"].all():
-                out.append(Equation(eq_id, layer, int(total), members, True))
+        totals = rows[rows["grouping"] == "all"].drop_duplicates(unit_keys)[unit_keys + [col]]
+        parts = rows[rows["grouping"] != "all"].merge(totals.rename(columns={col: "total_var"}), on=unit_keys)
+        if parts.empty:
+            continue
+        var = parts[col].to_numpy()
+        total = parts["total_var"].to_numpy()
+        exact = parts["partitions_total"].to_numpy()
+        label = (
+            "partition:" + layer + ":" + parts["population"] + ":" + parts["unit_id"] + ":" + parts["grouping"]
+        ).to_numpy()
+        for idx in _groups(parts, unit_keys + ["grouping"], col):
+            members = sorted(set(var[idx].tolist()))
+            if exact[idx].all():
+                out.append(Equation(label[idx[0]], layer, int(total[idx[0]]), members, True))
             else:
-                out.extend(Equation(f"{eq_id}:{m}", layer, int(total), [m], False) for m in members)
+                out.extend(Equation(f"{label[idx[0]]}:{m}", layer, int(total[idx[0]]), [m], False) for m in members)
     return out
 
 
@@ -239,7 +251,8 @@ def _hierarchies(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
             ["release", "table_id", "unit_id", "parent_unit_id", "grouping", "category", "children_complete", col]
         ]
         kids = rows[rows["parent_unit_id"] != ""]
-        n_children = kids.groupby(["release", "table_id", "parent_unit_id"])["unit_id"].nunique()
+        n_children = kids.groupby(["release", "table_id", "parent_unit_id"])["unit_id"].transform("nunique")
+        kids = kids.assign(n_children=n_children.to_numpy())
         joined = kids.merge(
             rows.rename(
                 columns={
@@ -251,19 +264,32 @@ def _hierarchies(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
             ),
             on=["release", "table_id", "parent_unit_id", "grouping", "category"],
         )
-        for (release, table_id, parent, grouping, category), grp in joined.groupby(
-            ["release", "table_id", "parent_unit_id", "grouping", "category"], sort=False
-        ):
-            members = tuple(sorted(set(grp[col].tolist())))
-            complete = (
-                bool(grp["parent_complete"].all())
-                and grp["unit_id"].nunique() == n_children[(release, table_id, parent)]
-            )
-            total = int(grp["parent_var"].iloc[0])
+        if joined.empty:
+            continue
+        var = joined[col].to_numpy()
+        parent_var = joined["parent_var"].to_numpy()
+        complete_flag = joined["parent_complete"].to_numpy()
+        units = joined["unit_id"].to_numpy()
+        n_kids = joined["n_children"].to_numpy()
+        label = (
+            "hierarchy:"
+            + layer
+            + ":"
+            + joined["parent_unit_id"]
+            + ":"
+            + joined["grouping"]
+            + ":"
+            + joined["category"]
+            + ":"
+            + joined["table_id"]
+        ).to_numpy()
+        for idx in _groups(joined, ["release", "table_id", "parent_unit_id", "grouping", "category"], col):
+            members = tuple(sorted(set(var[idx].tolist())))
+            complete = bool(complete_flag[idx].all()) and len(set(units[idx].tolist())) == n_kids[idx[0]]
+            total = int(parent_var[idx[0]])
             key = (total, members, complete)
             if key in seen:
                 continue
             seen.add(key)
-            eq_id = f"hierarchy:{layer}:{parent}:{grouping}:{category}:{table_id}"
-            out.append(Equation(eq_id, layer, total, list(members), complete))
+            out.append(Equation(label[idx[0]], layer, total, list(members), complete))
     return out
