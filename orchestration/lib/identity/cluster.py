@@ -36,7 +36,8 @@ WITH k AS (SELECT entity_id, component FROM comp JOIN ent USING (entity_id) WHER
 pairs AS (SELECT a.entity_id AS id_l, b.entity_id AS id_r FROM k a JOIN k b
           ON a.component = b.component AND a.entity_id < b.entity_id),
 seen AS (SELECT DISTINCT e.entity_id, r.school_year, r.collection, r.district_code
-         FROM rec r JOIN ent e USING (entity_key) WHERE e.entity_id IN (SELECT entity_id FROM k)
+         FROM rec_keyed r JOIN ent e USING (entity_key)
+         WHERE r.sector = 'k12' AND e.entity_id IN (SELECT entity_id FROM k)
          AND r.collection IN ('FALL', 'SPRING', 'EOY') AND coalesce(r.exit_status, '19') = '19')
 SELECT p.id_l, p.id_r FROM pairs p JOIN ent l ON l.entity_id = p.id_l JOIN ent r ON r.entity_id = p.id_r
 WHERE coalesce(l.sex <> r.sex, false)

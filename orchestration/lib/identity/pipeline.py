@@ -344,9 +344,9 @@ def _write_warehouse(con, report: IdentityReport) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE person_stats AS
-        SELECT i.research_id, count(*) AS n_records, count(DISTINCT r.entity_key) AS n_source_entities,
-               bool_or(r.sector = 'k12') AS has_k12, bool_or(r.sector = 'ps') AS has_ps
-        FROM rec r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id) JOIN cluster_ids i USING (cluster)
+        SELECT i.research_id, sum(e.n_records) AS n_records, count(*) AS n_source_entities,
+               bool_or(e.sector = 'k12') AS has_k12, bool_or(e.sector = 'ps') AS has_ps
+        FROM ent e JOIN clusters c USING (entity_id) JOIN cluster_ids i USING (cluster)
         GROUP BY ALL
         """
     )
@@ -356,7 +356,7 @@ def _write_warehouse(con, report: IdentityReport) -> None:
             """
             CREATE OR REPLACE TABLE wh.identity.record_research_ids AS
             SELECT r.feed, r.record_token, i.research_id
-            FROM rec r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id)
+            FROM rec_keyed r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id)
             JOIN cluster_ids i USING (cluster)
             """
         )

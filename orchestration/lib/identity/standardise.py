@@ -64,48 +64,73 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-RECORDS_SQL = """
-CREATE OR REPLACE TEMP TABLE rec AS
+# Every loaded record with its raw identity and its source key (a VIEW: the 23M
+# records of the state are read, never copied). K-12 keys are the UIC; postsecondary
+# keys the institution and student number, or (rare) the institution, standardised
+# name and birthdate.
+RECORDS_VIEW = """
+CREATE OR REPLACE TEMP VIEW rec_raw AS
 WITH raw AS (
     SELECT 'msds' AS feed, i.record_token, 'k12' AS sector, std_state_id(i.uic) AS uic,
            CAST(NULL AS VARCHAR) AS inst, CAST(NULL AS VARCHAR) AS isn,
-           CAST(NULL AS VARCHAR) AS ssn, CAST(NULL AS VARCHAR) AS marss,
+           CAST(NULL AS VARCHAR) AS ssn_text, CAST(NULL AS VARCHAR) AS marss_text,
            i.first_name, i.last_name, i.middle_name, i.date_of_birth AS dob_text, i.zip_code,
-           upper(r.gender) AS sex, r.school_year, r.collection, r.district_code, r.exit_status
+           r.gender AS sex_text, r.school_year, r.collection, r.district_code, r.exit_status
     FROM vault.landing.msds_identity i JOIN wh.raw.msds r USING (record_token)
     UNION ALL
     SELECT 'ps_enrollment', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
-           std_ssn(i.ssn), std_state_id(i.marss_number), i.first_name, i.last_name, i.middle_name, i.birthdate,
-           i.zip_code, upper(r.sex), NULL, NULL, NULL, NULL
+           i.ssn, i.marss_number, i.first_name, i.last_name, i.middle_name, i.birthdate,
+           i.zip_code, r.sex, NULL, NULL, NULL, NULL
     FROM vault.landing.ps_enrollment_identity i JOIN wh.raw.ps_enrollment r USING (record_token)
     UNION ALL
     SELECT 'ps_awards', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
-           std_ssn(i.ssn), NULL, i.first_name, i.last_name, i.middle_name, i.birthdate,
-           NULL, upper(r.sex), NULL, NULL, NULL, NULL
+           i.ssn, NULL, i.first_name, i.last_name, i.middle_name, i.birthdate,
+           NULL, r.sex, NULL, NULL, NULL, NULL
     FROM vault.landing.ps_awards_identity i JOIN wh.raw.ps_awards r USING (record_token)
-), std AS (
-    SELECT feed, record_token, sector, uic, inst, isn, ssn, marss,
-           name_key(first_name) AS first, name_key(last_name) AS last,
-           std_name(last_name) AS last_spaced, name_key(middle_name) AS middle,
-           std_date(dob_text) AS dob, CASE WHEN sex IN ('F', 'M') THEN sex END AS sex,
-           CASE WHEN regexp_full_match(coalesce(id_na(zip_code), ''), '[0-9]{5}') THEN zip_code END AS zip,
-           school_year, collection, district_code, exit_status
-    FROM raw
 )
 SELECT *,
        CASE WHEN sector = 'k12' THEN 'K:' || coalesce(uic, 'R' || CAST(record_token AS VARCHAR))
             WHEN isn IS NOT NULL THEN 'P:' || inst || ':' || upper(isn)
-            ELSE 'Q:' || inst || ':' || md5(concat_ws('|', first, last, CAST(dob AS VARCHAR)))
-       END AS entity_key
-FROM std
+            ELSE 'Q:' || inst || ':' || md5(concat_ws('|', name_key(first_name), name_key(last_name),
+                                                       CAST(std_date(dob_text) AS VARCHAR)))
+       END AS base_key
+FROM raw
+"""
+
+# One row per identity variant of a source entity (records that carry exactly the same
+# identity collapse, n counts them), standardised once per variant, not per record.
+VARIANTS_SQL = """
+CREATE OR REPLACE TEMP TABLE rec AS
+WITH v AS (
+    SELECT base_key, sector, inst, ssn_text, marss_text, first_name, last_name, middle_name, dob_text, zip_code,
+           sex_text, count(*) AS n
+    FROM rec_raw GROUP BY ALL
+)
+SELECT base_key AS entity_key, base_key, sector, inst, n,
+       std_ssn(ssn_text) AS ssn, std_state_id(marss_text) AS marss,
+       name_key(first_name) AS first, name_key(last_name) AS last,
+       std_name(last_name) AS last_spaced, name_key(middle_name) AS middle,
+       std_date(dob_text) AS dob, CASE WHEN upper(sex_text) IN ('F', 'M') THEN upper(sex_text) END AS sex,
+       CASE WHEN regexp_full_match(coalesce(id_na(zip_code), ''), '[0-9]{5}') THEN zip_code END AS zip
+FROM v
+"""
+
+# Every loaded record and its final source key (after duplicated UICs are split).
+KEYED_VIEW = """
+CREATE OR REPLACE TEMP VIEW rec_keyed AS
+SELECT r.feed, r.record_token, r.sector, r.school_year, r.collection, r.district_code, r.exit_status,
+       CASE WHEN u.entity_key IS NULL THEN r.base_key ELSE r.base_key || '#' || CAST(u.dob AS VARCHAR) END
+           AS entity_key
+FROM rec_raw r LEFT JOIN uic_split u ON u.entity_key = r.base_key AND r.sector = 'k12'
+     AND u.dob = std_date(r.dob_text)
 """
 
 
 ENTITIES_SQL = """
 CREATE OR REPLACE TEMP TABLE ent_values AS
 WITH counted AS (
-    SELECT entity_key, attr, v, count(*) AS n FROM (
-        SELECT entity_key, UNNEST([
+    SELECT entity_key, attr, v, sum(n) AS n FROM (
+        SELECT entity_key, n, UNNEST([
             {'attr': 'first', 'v': first}, {'attr': 'last', 'v': last}, {'attr': 'middle', 'v': middle},
             {'attr': 'dob', 'v': CAST(dob AS VARCHAR)}, {'attr': 'sex', 'v': sex}, {'attr': 'zip', 'v': zip},
             {'attr': 'ssn', 'v': ssn}, {'attr': 'marss', 'v': marss}], recursive := true)
@@ -117,7 +142,7 @@ FROM counted GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE ent AS
 WITH base AS (
-    SELECT entity_key, any_value(sector) AS sector, any_value(inst) AS inst, count(*) AS n_records,
+    SELECT entity_key, any_value(sector) AS sector, any_value(inst) AS inst, sum(n) AS n_records,
            list_sort(list_distinct(list(last) FILTER (WHERE last IS NOT NULL))) AS surnames,
            list_sort(list_distinct(flatten(
                list(string_split(last_spaced, ' ')) FILTER (WHERE last_spaced IS NOT NULL)))) AS surname_parts,
@@ -157,7 +182,7 @@ FROM base b JOIN pivoted p USING (entity_key) JOIN forms f USING (entity_key);
 # error (one record with another birthdate) stays with its UIC.
 DUPLICATED_UIC_SQL = """
 CREATE OR REPLACE TEMP TABLE uic_split AS
-WITH g AS (SELECT entity_key, dob, first, count(*) AS n FROM rec WHERE sector = 'k12' AND dob IS NOT NULL
+WITH g AS (SELECT entity_key, dob, first, sum(n) AS n FROM rec WHERE sector = 'k12' AND dob IS NOT NULL
            GROUP BY ALL),
 main AS (SELECT entity_key, arg_max(dob, {'n': n, 'dob': dob, 'first': first}) AS dob,
                 arg_max(first, {'n': n, 'dob': dob, 'first': first}) AS first FROM g GROUP BY entity_key),
@@ -178,18 +203,22 @@ FROM uic_split u WHERE u.entity_key = rec.entity_key AND u.dob = rec.dob
 
 
 def build_entities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Create TEMP tables `rec` (one standardised row per loaded record) and `ent`
-    (one row per source entity). Returns counts (no values)."""
+    """Create TEMP table `rec` (one standardised row per identity variant of a source
+    entity, with its record count n), TEMP table `ent` (one row per source entity) and
+    TEMP view `rec_keyed` (every loaded record with its source key). Returns counts
+    (no values)."""
     create_macros(con)
-    con.execute(RECORDS_SQL)
+    con.execute(RECORDS_VIEW)
+    con.execute(VARIANTS_SQL)
     for statement in DUPLICATED_UIC_SQL.split(";\n"):
         if statement.strip():
             con.execute(statement)
+    con.execute(KEYED_VIEW)
     for statement in ENTITIES_SQL.split(";\n"):
         if statement.strip():
             con.execute(statement)
     records, entities, k12, ps = con.execute(
-        "SELECT (SELECT count(*) FROM rec), count(*), count(*) FILTER (WHERE sector = 'k12'), "
+        "SELECT (SELECT sum(n) FROM rec), count(*), count(*) FILTER (WHERE sector = 'k12'), "
         "count(*) FILTER (WHERE sector = 'ps') FROM ent"
     ).fetchall()[0]
     split = con.execute("SELECT count(*) FROM uic_split").fetchall()[0][0]
