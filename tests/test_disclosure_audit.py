@@ -187,3 +187,23 @@ def test_synthetic_release_and_benchmark_on_a_small_size():
     result = benchmark(1500, seed=3)
     assert result["passed"] and result["disclosed"] == 0 and result["cells"] == cells
     assert result["suppressed"] > 0 and result["suppression_seconds"] >= 0 and result["audit_seconds"] >= 0
+
+
+def test_ball_probing_of_large_components_agrees_with_exact_intervals(monkeypatch):
+    import orchestration.lib.disclosure.audit.lp as lp
+
+    tables = synthetic_release(2500, seed=5)
+    run = run_suppression(tables)
+    naive = run_suppression(tables, complementary="row", audit=False).cells
+    exact_naive = audit_release(naive, tables=tables, exact_intervals=True)
+    monkeypatch.setattr(lp, "BIG_COMPONENT", 40)  # force balls on this small release
+    monkeypatch.setattr(lp, "BALL_COLUMNS", 30)
+    balls = audit_release(run.cells, tables=tables)
+    assert balls.passed and (balls.cells["interval"] == "inner").any()
+    probed = audit_release(naive, tables=tables)
+    keys = ["table_id", "unit_id", "grouping", "category", "quantity", "equation"]
+    flagged = set(map(tuple, probed.disclosed[keys].to_numpy()))
+    assert flagged == set(map(tuple, exact_naive.disclosed[keys].to_numpy())) and flagged
+    # every inner interval lies inside the exact one
+    both = probed.cells.merge(exact_naive.cells, on=keys + ["members"], suffixes=("", "_exact"))
+    assert (both["lower"] >= both["lower_exact"]).all() and (both["upper"] <= both["upper_exact"]).all()

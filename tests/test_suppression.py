@@ -62,8 +62,8 @@ def _edit(path, old, new):
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
-        ("suppression_policies.csv", ",10,never,", ",ten,never,", r"suppression_policies.csv line 3 \(policy "
-                                                                    r"'nces_2011_603'\), column 'min_n': must be a whole"),
+        ("suppression_policies.csv", ",10,never,", ",ten,never,",
+         r"suppression_policies.csv line 3 \(policy 'nces_2011_603'\), column 'min_n': must be a whole"),
         ("suppression_policies.csv", ",true,true,false,suppress_rate", ",maybe,true,false,suppress_rate",
          r"line 2 \(policy 'ohe'\), column 'counts_with_rates': must be true or false"),
         ("suppression_policies.csv", "never,false,true,true,suppress_rate", "never,false,true,true,shrug",

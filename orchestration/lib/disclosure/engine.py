@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchestration.lib.disclosure.audit import AuditResult, audit_release
+from orchestration.lib.disclosure.audit import AuditResult, audit_release, target_key
 from orchestration.lib.disclosure.complement import build_links, choose, cost_function, index_links, split_groups
 from orchestration.lib.disclosure.percent import Coded, code_percent, numerator_range
 from orchestration.lib.disclosure.policy import Policy, load_policies, policy_named
@@ -420,15 +420,20 @@ class _Run:
                 return iteration, None
             scope = None if result is None else set(self.dirty)
             self.dirty = set()
-            audit = audit_release(
-                self.output(), self.priors, self.tables, self.policies, backend=backend, only_populations=scope
-            )
+            # suppressing more only widens intervals: cells shown safe stay safe and are not recomputed
+            safe = None if result is None else {target_key(r) for r in result[~result["disclosed"]].itertuples()}
+            audit = audit_release(self.output(), self.priors, self.tables, self.policies, backend=backend,
+                                  only_populations=scope, skip=safe)
             if result is None:
                 result = audit.cells
             else:
-                result = pd.concat([result[~result["population"].isin(scope)], audit.cells], ignore_index=True)
+                fresh = {target_key(r) for r in audit.cells.itertuples()}
+                kept = result[result["population"].isin(scope) & ~result["disclosed"]]
+                kept = kept[[target_key(r) not in fresh for r in kept.itertuples()]]
+                result = pd.concat([result[~result["population"].isin(scope)], kept, audit.cells], ignore_index=True)
+            audit = AuditResult(result)
             if self.mode != "full" or audit.passed or not self._resolve(audit.disclosed):
-                return iteration, AuditResult(result)
+                return iteration, audit
         return max_iterations, AuditResult(result)
 
     def _resolve(self, disclosed: pd.DataFrame) -> bool:

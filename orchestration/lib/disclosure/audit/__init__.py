@@ -21,7 +21,7 @@ from orchestration.lib.disclosure.audit.reader import AuditError, is_coded
 from orchestration.lib.disclosure.policy import Policy, load_policies
 from orchestration.lib.disclosure.tables import SummaryTable
 
-__all__ = ["AuditError", "AuditResult", "audit_release"]
+__all__ = ["AuditError", "AuditResult", "audit_release", "target_key"]
 
 SEP = "\x1f"
 
@@ -97,6 +97,7 @@ def audit_release(
     backend: str = "auto",
     only_populations: set[str] | None = None,
     exact_intervals: bool = False,
+    skip: set[tuple] | None = None,
 ) -> AuditResult:
     """Audit `outputs` (the current release) together with what earlier releases published.
 
@@ -106,6 +107,8 @@ def audit_release(
     engine's fixpoint re-audits only what changed). By default a cell whose safety is shown
     by probing keeps that inner interval (`interval` = 'inner'); `exact_intervals` computes
     every interval exactly (two LPs a cell: slower, for reports on small releases).
+    `skip` holds `target_key`s not to recompute: cells shown safe by an earlier audit of a
+    release that has since only hidden more (knowledge only shrank, so they stay safe).
     """
     current = pd.concat(outputs, ignore_index=True) if isinstance(outputs, list) else outputs
     frames = [current, *prior_releases]
@@ -171,6 +174,8 @@ def audit_release(
             spec["group"] = group
             spec["need"] = Need(True, 0, m) if 1 <= group <= m - 1 else Need(False)
         specs.append(spec)
+    if skip:
+        specs = [s for s in specs if _spec_key(s, rows, model) not in skip or s["quantity"] == "size"]
     targets = [Target(np.array(s["cols"], dtype=np.int64), np.ones(len(s["cols"]))) for s in specs]
     lower, upper, kind, _, _ = intervals(
         model.matrix,
@@ -200,7 +205,9 @@ def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.Da
         within = bool(lo >= 1 and hi <= m - 1)
         truth = float(sum(true_value[v] for v in spec["cols"]))
         reason, disclosed = "PROTECTED", False
-        if quantity in ("count", "n"):
+        if spec["interval"] == "unproven":  # neither shown safe nor shown disclosed: treated as disclosed
+            reason, disclosed = "UNPROVEN", True
+        elif quantity in ("count", "n"):
             if exact:
                 reason, disclosed = "EXACT", True
             elif within:
@@ -249,6 +256,20 @@ def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.Da
             }
         )
     return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
+
+
+def target_key(row) -> tuple:
+    """Identity of an audited quantity across audits of successive versions of a release."""
+    return (row.release, row.table_id, row.unit_id, row.grouping, row.category, row.quantity, row.equation,
+            tuple(row.members))
+
+
+def _spec_key(spec: dict, rows, model) -> tuple:
+    if spec["i"] < 0:
+        members = tuple(_member(model, v) for v in spec["cols"])
+        return (0, "", "", "", "", spec["quantity"], spec["equation"], members)
+    row = rows[spec["i"]]
+    return (row.release, row.table_id, row.unit_id, row.grouping, row.category, spec["quantity"], "", ())
 
 
 def _member(model, var: int) -> tuple:

@@ -300,7 +300,7 @@ def intervals(
         elif len(cols) > BIG_COMPONENT and truth is not None:
             graph = _Graph(sub, cols, truth)
             open_ts = _probe_balls(graph, ctx, ts, parts, needs, consts, lower, upper, rng)
-            for grow in (4, 16):  # wider balls, each target also on its own, before the whole component
+            for grow in (4, 16, 64):  # wider balls, each target also on its own, before the whole component
                 open_ts = _probe_balls(
                     graph,
                     ctx,
@@ -316,6 +316,9 @@ def intervals(
                     individual=True,
                 )
             open_ts = _outer_proofs(graph, ctx, open_ts, parts, needs, consts, lower, upper, kind)
+            if len(cols) > MAX_EXACT_COLUMNS:  # too large to solve target by target: not proven safe
+                kind[open_ts] = "unproven"
+                open_ts = []
         else:
             open_ts = _probe(whole.lp, ts, whole.localise(parts, ts), needs, consts, lower, upper, rng)
         local = whole.localise(parts, open_ts)
@@ -329,6 +332,7 @@ def intervals(
 
 
 BIG_COMPONENT = 1500  # columns; larger components are probed in balls around the targets
+MAX_EXACT_COLUMNS = 6000  # beyond this a target neither ball nor relaxation decides is reported 'unproven'
 BALL_COLUMNS = 300
 SMALL_ROW = 16  # rows this short join a ball whole; longer ones (a state total) add ROW_FANOUT members
 ROW_FANOUT = 3
@@ -393,30 +397,31 @@ class _Graph:
         return cols[np.argsort(coefs >= 0, kind="stable")]
 
     def ball(self, seeds: np.ndarray, size: int = BALL_COLUMNS, fanout: int = ROW_FANOUT):
-        """Columns near the seeds (breadth first) and every row touching them."""
-        inside = {int(c) for c in seeds}
-        queue = list(inside)
-        seen_rows: set[int] = set()
-        head = 0
-        while head < len(queue) and len(inside) < size:
-            col = queue[head]
-            head += 1
-            for row in self.rows_of(col).tolist():
-                if row in seen_rows:
-                    continue
-                seen_rows.add(row)
-                members = self.cols_of(row)
-                added = 0
-                for m in members.tolist():
-                    if m in inside:
-                        continue
-                    if len(members) > SMALL_ROW and added >= fanout and not np.isnan(self.truth[m]):
-                        continue
-                    inside.add(m)
-                    queue.append(m)
-                    added += 1
-        cols = np.array(sorted(inside), dtype=np.int64)
-        rows = np.unique(np.concatenate([self.rows_of(c) for c in cols])) if len(cols) else np.empty(0, np.int64)
+        """Columns near the seeds (breadth first, a hop at a time) and every row touching them."""
+        inside = np.zeros(self.sub.shape[1], dtype=bool)
+        row_seen = np.zeros(self.sub.shape[0], dtype=bool)
+        frontier = np.unique(np.asarray(seeds, dtype=np.int64))
+        inside[frontier] = True
+        count = len(frontier)
+        while len(frontier) and count < size:
+            rows = np.unique(np.concatenate([self.rows_of(c) for c in frontier.tolist()]))
+            rows = rows[~row_seen[rows]]
+            row_seen[rows] = True
+            lengths = self.sub.indptr[rows + 1] - self.sub.indptr[rows]
+            found = [self.sub.indices[self.sub.indptr[r]:self.sub.indptr[r + 1]] for r in rows[lengths <= SMALL_ROW]]
+            for r in rows[lengths > SMALL_ROW].tolist():
+                members = self.cols_of(r)
+                members = members[~inside[members]]
+                unknown = np.isnan(self.truth[members])
+                found.append(np.concatenate([members[:fanout], members[fanout:][unknown[fanout:]]]))
+            new = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+            new = new[self.member[new] & ~inside[new]]
+            new = new[: max(0, size - count)] if count + len(new) > size else new
+            inside[new] = True
+            count += len(new)
+            frontier = new
+        cols = np.flatnonzero(inside)
+        rows = np.unique(np.concatenate([self.rows_of(c) for c in cols.tolist()])) if len(cols) else np.empty(0, int)
         return cols, rows
 
 
