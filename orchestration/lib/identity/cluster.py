@@ -9,9 +9,10 @@ K-12 UICs that are known to be different students:
   carries the same ones), or first names that are not the same name (forms or
   Jaro-Winkler >= 0.8);
 - or both reported as enrolled (no exit, or exit status 19 "continuing") in the
-  same collection of the same school year by the same district: one student is
-  not enrolled twice in one district at once (a reissued UIC comes with a move,
-  and the old UIC's record carries the exit; twins sit side by side).
+  same collection of the same school year, by any districts: one student is not
+  enrolled twice at once (a reissued UIC comes with a move, and the old UIC's
+  record in that collection carries the exit; twins sit side by side; two
+  students who share name, birthdate and sex are both enrolled somewhere).
 
 A component with such a pair is re-clustered greedily: edges strongest first
 (decisions, then deterministic links, then splink by match weight), and an edge
@@ -35,7 +36,7 @@ WITH k AS (SELECT entity_id, component FROM comp JOIN ent USING (entity_id) WHER
                              GROUP BY component HAVING count(*) > 1)),
 pairs AS (SELECT a.entity_id AS id_l, b.entity_id AS id_r FROM k a JOIN k b
           ON a.component = b.component AND a.entity_id < b.entity_id),
-seen AS (SELECT DISTINCT e.entity_id, r.school_year, r.collection, r.district_code
+seen AS (SELECT DISTINCT e.entity_id, r.school_year, r.collection
          FROM rec_keyed r JOIN ent e USING (entity_key)
          WHERE r.sector = 'k12' AND e.entity_id IN (SELECT entity_id FROM k)
          AND r.collection IN ('FALL', 'SPRING', 'EOY') AND coalesce(r.exit_status, '19') = '19')
@@ -44,7 +45,7 @@ WHERE coalesce(l.sex <> r.sex, false)
    OR coalesce(NOT (l.dob = r.dob OR l.dob = r.dob_swapped), false)
    OR coalesce(NOT (len(list_intersect(l.first_forms, r.first_forms)) > 0
                     OR jaro_winkler_similarity(l.first, r.first) >= 0.8), false)
-   OR EXISTS (SELECT 1 FROM seen a JOIN seen b USING (school_year, collection, district_code)
+   OR EXISTS (SELECT 1 FROM seen a JOIN seen b USING (school_year, collection)
               WHERE a.entity_id = p.id_l AND b.entity_id = p.id_r)
 """
 
