@@ -190,6 +190,7 @@ def run_bench(scale: str, home: Path, feeds: Path | None, *, incremental: bool =
         figures = _measure([sys.executable, "-m", "orchestration.lib.bench", "stage", stage, "--scale", scale,
                             "--feeds", str(feeds)], env)  # fmt: skip
         results["stages"][stage] = figures
+        _save(results, home)  # a long run interrupted later keeps what it measured
         print(f"[bench {scale}] {stage}: {figures['wall_s']} s wall, {figures['cpu_s']} s CPU, "
               f"{figures['peak_rss_gb']} GB peak" + (" FAILED" if figures["exit"] else ""), flush=True)  # fmt: skip
         if figures["exit"]:
@@ -205,13 +206,18 @@ def run_bench(scale: str, home: Path, feeds: Path | None, *, incremental: bool =
         results["incremental"] = {"collection": held[1].name, **_measure([_sleds(), "build"], env_inc)}
     elif held:
         shutil.move(str(held[0]), str(held[1]))
-    results["totals"] = _totals(results)
-    out = home / "bench" / f"bench-{scale}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+    out = _save(results, home)
     print(format_table(results), flush=True)
     print(f"written {out}", flush=True)
     return results
+
+
+def _save(results: dict, home: Path) -> Path:
+    results["totals"] = _totals(results)
+    out = home / "bench" / f"bench-{results['scale']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    return out
 
 
 def _sleds() -> str:
