@@ -47,7 +47,7 @@ class SledsTranslator(DagsterDbtTranslator):
 def sleds_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # dbt finds the warehouse through SLEDS_WAREHOUSE (profiles.yml), resolved now
     # so a changed SLEDS_HOME is honoured
-    os.environ.update({k: v for k, v in dbt_env().items() if k in ("SLEDS_WAREHOUSE", "SLEDS_DBT_TMP")})
+    os.environ.update({k: v for k, v in dbt_env().items() if k == "SLEDS_WAREHOUSE"})
     yield from dbt.cli(["build"], context=context).stream()
 
 

@@ -18,10 +18,9 @@ _WATCHED = ("models", "macros", "tests", "dbt_project.yml", "profiles.yml")
 
 
 def dbt_env() -> dict[str, str]:
-    """Environment for every dbt invocation: where the warehouse is and where it spills."""
+    """Environment for every dbt invocation: where the warehouse is."""
     env = dict(os.environ)
     env["SLEDS_WAREHOUSE"] = str(paths.warehouse_path())
-    env["SLEDS_DBT_TMP"] = str(paths.sleds_home() / "tmp" / "dbt")  # where dbt's DuckDB spills
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
