@@ -533,7 +533,16 @@ def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng, individual: 
     if individual:
         for t in open_ts:
             low, high = lp.interval(*local[t])
-            lower[t] = min(lower[t], math.ceil(consts[t] + low - TOL))
-            upper[t] = max(upper[t], math.floor(consts[t] + high + TOL))
+            # an unbounded direction (a parent whose children are not all listed) stays infinite
+            lower[t] = min(lower[t], _int_ceil(consts[t] + low - TOL))
+            upper[t] = max(upper[t], _int_floor(consts[t] + high + TOL))
         open_ts = [t for t in open_ts if not _settled(needs[t], lower[t], upper[t])]
     return open_ts
+
+
+def _int_ceil(value: float) -> float:
+    return value if math.isinf(value) else math.ceil(value)
+
+
+def _int_floor(value: float) -> float:
+    return value if math.isinf(value) else math.floor(value)
