@@ -40,21 +40,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _instance():
     import dagster as dg
 
-    home = paths.sleds_home() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or "compute_logs" not in config.read_text():
-        # one writer per DuckDB file: the warehouse pool runs one step at a time.
-        # No compute-log capture: the local manager spawns `tail -F` processes that
-        # can outlive the run and hold a caller's output pipe open (seen hanging a
-        # test); dbt's output goes to SLEDS_HOME/logs instead.
-        config.write_text(
-            "concurrency:\n  pools:\n    default_limit: 1\n"
-            "telemetry:\n  enabled: false\n"
-            "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n"
-            "  class: NoOpComputeLogManager\n"
-        )
-    os.environ["DAGSTER_HOME"] = str(home)
+    from orchestration.lib.dagster_home import ensure_dagster_home
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(paths.sleds_home()))
     return dg.DagsterInstance.get()
 
 
