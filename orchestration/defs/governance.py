@@ -7,7 +7,7 @@ from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.registry import AgreementRegistryError, clause_tags, load_registry
-from orchestration.lib.agreements.store import record_registry_load, write_registry
+from orchestration.lib.agreements.store import store_registry
 
 REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["governance", "agreement_restrictions"])]
 
@@ -34,18 +34,11 @@ REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["govern
     pool=WAREHOUSE_POOL,
 )
 def agreement_registry(context: dg.AssetExecutionContext):
-    import duckdb
-
     try:
         registry = load_registry()
     except AgreementRegistryError as exc:
         raise dg.Failure(str(exc)) from exc
-    con = duckdb.connect(str(paths.warehouse_path()))
-    try:
-        counts = write_registry(con, registry)
-    finally:
-        con.close()
-    record_registry_load(registry, counts)
+    counts = store_registry(registry, paths.warehouse_path())
     context.log.info(f"agreement registry from {registry.source}: {counts} as of {registry.as_of}")
     yield dg.MaterializeResult(
         asset_key=REGISTRY_KEYS[0],

@@ -8,12 +8,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib import paths
 from orchestration.lib.agreements.purge import PurgeReport, purge_destroyed
 from orchestration.lib.agreements.registry import load_registry
-from orchestration.lib.agreements.store import record_registry_load, write_registry
+from orchestration.lib.agreements.store import store_registry
 from orchestration.lib.dbt_prepare import dbt_env, dbt_executable
 from orchestration.lib.derived.ages import build_record_ages
 from orchestration.lib.identity.pipeline import run_identity
@@ -36,14 +34,7 @@ def ingest_landing(landing: Path, *, force: bool = False) -> list[PartitionRepor
 
 
 def load_agreements(folder: Path | None = None) -> dict:
-    registry = load_registry(folder)
-    con = duckdb.connect(str(paths.warehouse_path()))
-    try:
-        counts = write_registry(con, registry)
-    finally:
-        con.close()
-    record_registry_load(registry, counts)
-    return counts
+    return store_registry(load_registry(folder), paths.warehouse_path())
 
 
 def purge(landing: Path | None = None) -> PurgeReport:

@@ -76,3 +76,14 @@ def record_registry_load(registry: Registry, counts: dict) -> None:
          "permit_gender_identity_institution_level": sum(
              a.permit_gender_identity_institution_level for a in registry.agreements)},
     )  # fmt: skip
+
+
+def store_registry(registry: Registry, warehouse) -> dict:
+    """Write the registry into the warehouse file and log the load; returns status counts."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        counts = write_registry(con, registry)
+    finally:
+        con.close()
+    record_registry_load(registry, counts)
+    return counts
