@@ -12,6 +12,7 @@ from orchestration.lib.generate.run import generate
 from orchestration.lib.ingest.landing import LandingError, discover
 from orchestration.lib.ingest.load import ingest_partition
 from orchestration.lib.ingest.partitions import group_by_partition
+from orchestration.lib.local_build import ingest_landing
 from orchestration.lib.reference import FEEDS, feed_layout
 
 pytestmark = pytest.mark.integration
@@ -39,15 +40,7 @@ EXPECTED_RULE = {
 
 
 def ingest_all(landing, force=False):
-    reports = []
-    for feed in FEEDS:
-        for key, files in group_by_partition(discover(landing, feed)).items():
-            reports.append(
-                ingest_partition(
-                    feed, key, files, paths.warehouse_path(), paths.vault_path(), paths.validation_dir(), force=force
-                )
-            )
-    return reports
+    return ingest_landing(landing, force=force)
 
 
 def table_rows(con, table, exclude=()):
