@@ -43,7 +43,7 @@ ui: $(STAMP)
 ## bench: time every stage (SCALE=demo by default; SCALE=state by hand, ~1M students a year)
 SCALE ?= demo
 bench: $(STAMP)
-	$(BIN)/python -m orchestration.lib.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
+	$(BIN)/python -m tools.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration tests

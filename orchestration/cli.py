@@ -11,10 +11,7 @@ sleds info             where everything lives
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
-import uuid
 from pathlib import Path
 
 from orchestration.lib import paths
@@ -37,152 +34,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _instance():
-    import dagster as dg
-
-    from orchestration.lib.dagster_home import ensure_dagster_home
-
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(paths.sleds_home()))
-    return dg.DagsterInstance.get()
-
-
 def cmd_build(args: argparse.Namespace) -> int:
-    from orchestration.lib.ingest.landing import LandingError
-    from orchestration.lib.ingest.plan import plan
+    from orchestration.runner import build
 
     landing = paths.landing_dir()
     _print(f"SLEDS_HOME    {paths.sleds_home()}")
     _print(f"landing       {landing}")
-    instance = _instance()
-    from orchestration.definitions import defs
-
-    began = time.monotonic()
-    try:
-        planned = plan(landing, paths.warehouse_path())
-    except LandingError as exc:
-        _print(f"cannot build: {exc}")
+    result = build(landing, full=bool(args.full))
+    _print(("\n" + result.message) if result.message else "")
+    if result.exit_code == 2:
         return 2
-    todo = [p for p in planned if args.full or p.reason != "unchanged"]
-    reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
-    _print(
-        f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
-        f"{'; all reloaded (--full)' if args.full else ''})"
-    )
-    quiet = {"console": {"config": {"log_level": "WARNING"}}}
-    for feed in dict.fromkeys(p.feed for p in planned):
-        name = f"{feed}_partitions"
-        known = set(instance.get_dynamic_partitions(name))
-        instance.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
-        wanted = {p.key for p in todo if p.feed == feed}
-        # one run per contiguous block of partitions (usually one per feed)
-        for block in _blocks(instance.get_dynamic_partitions(name), wanted):
-            config = {"loggers": quiet, "ops": {f"raw__{feed}": {"config": {"force": bool(args.full)}}}}
-            tags = {"dagster/asset_partition_range_start": block[0], "dagster/asset_partition_range_end": block[-1]}
-            _print(f"[{time.monotonic() - began:7.1f}s] ingest {feed}: {len(block)} partition(s) in one run")
-            outcome = _run_job(defs.resolve_job_def(f"ingest_{feed}"), instance, config, tags, began)
-            if not outcome.success:
-                _print(
-                    f"\ningest of {feed} failed; the partitions listed as loaded are in the warehouse, "
-                    "the others are unchanged. Fix the files and rerun."
-                )
-                return 1
-    _print(f"[{time.monotonic() - began:7.1f}s] marts, quality checks and everything downstream")
-    outcome = _run_job(defs.resolve_job_def("marts"), instance, {"loggers": quiet}, None, began)
-    _print("")
-    status = "succeeded" if outcome.success else "FAILED"
-    _print(f"marts {status}: {len(outcome.materialized)} assets materialized")
-    if outcome.success:
+    if result.success:
         _summary()
-    _print(f"total {time.monotonic() - began:.0f}s")
-    _activity("build", {"landing": str(landing), "full": bool(args.full), "partitions_loaded": len(todo),
-                        "succeeded": bool(outcome.success), "seconds": round(time.monotonic() - began)})  # fmt: skip
-    return 0 if outcome.success else 1
-
-
-def _blocks(order: list[str], wanted: set[str]) -> list[list[str]]:
-    """Runs of consecutive keys (in the instance's partition order) that are wanted."""
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for key in order:
-        if key in wanted:
-            current.append(key)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
-
-
-def _run_job(job, instance, run_config, tags, began):
-    """Execute a job in process, one terminal line per step, materialization, check
-    and ingested partition; dbt's own output goes to SLEDS_HOME/logs."""
-    import dagster as dg
-
-    from orchestration.lib.build_runner import StepLine, run_with_progress
-
-    run_id = str(uuid.uuid4())
-    seen: set = set()
-    kinds = {
-        dg.DagsterEventType.STEP_START: "started",
-        dg.DagsterEventType.ASSET_MATERIALIZATION: "materialized",
-        dg.DagsterEventType.STEP_FAILURE: "failed",
-        dg.DagsterEventType.ASSET_CHECK_EVALUATION: "checked",
-    }
-
-    def poll() -> list[StepLine]:
-        lines = []
-        for rec in instance.all_logs(run_id):
-            ev = rec.dagster_event
-            key = (rec.timestamp, rec.step_key, ev.event_type_value if ev else None, rec.user_message)
-            if key in seen:
-                continue
-            seen.add(key)
-            if ev is None:  # the ingest asset logs one line per partition it loaded
-                if (rec.user_message or "").startswith("partition "):
-                    lines.append(StepLine("ingested", "", rec.user_message))
-                continue
-            kind = kinds.get(ev.event_type)
-            if kind is None:
-                continue
-            if kind == "materialized":
-                step, message = ev.asset_key.to_user_string(), ""
-                if ev.partition:
-                    continue  # ranged ingest runs report per partition above
-            elif kind == "checked":
-                data = ev.event_specific_data
-                step = f"{data.asset_key.to_user_string()}:{data.check_name}"
-                warn = getattr(data.severity, "name", "") == "WARN"
-                message = "passed" if data.passed else ("warning (see metadata)" if warn else "FAILED")
-            else:
-                step = rec.step_key or ""
-                message = (ev.message or "").splitlines()[0][:300] if kind == "failed" else ""
-            lines.append(StepLine(kind, step, message))
-        return lines
-
-    paths.logs_dir().mkdir(parents=True, exist_ok=True)
-    log_path = paths.logs_dir() / f"run-{run_id}.log"
-    terminal = sys.stdout
-    with log_path.open("w", encoding="utf-8") as log:
-        sys.stdout = log  # dagster-dbt echoes dbt's event stream to stdout
-        try:
-            outcome = run_with_progress(
-                lambda: job.execute_in_process(
-                    instance=instance, run_id=run_id, raise_on_error=False, run_config=run_config, tags=tags
-                ),
-                poll,
-                lambda line: print(line, file=terminal, flush=True),
-                began=began,
-            )
-        finally:
-            sys.stdout = terminal
-    if outcome.error is not None:
-        _print(f"run {run_id} crashed: {outcome.error!r}")
-    for failure in outcome.failures:
-        _print(f"  failed: {failure}")
-    if not outcome.success:
-        _print(f"  run {run_id}: full log {log_path}; details in the UI (make ui)")
-    return outcome
+    _print(f"total {result.seconds:.0f}s")
+    _activity("build", {"landing": str(landing), "full": bool(args.full), "partitions_loaded": result.partitions_loaded,
+                        "succeeded": bool(result.success), "seconds": round(result.seconds)})  # fmt: skip
+    return result.exit_code
 
 
 def _summary() -> None:

@@ -48,21 +48,23 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def tiny_warehouse(tiny_feeds, tmp_path_factory) -> Path:
-    """A SLEDS_HOME with the tiny feeds built end to end (ingest, identity, agreements,
-    dbt) without Dagster. Read it, or copy it (`copy_home`) before changing anything."""
-    from orchestration.lib import local_build
+    """A SLEDS_HOME with the tiny feeds built end to end by the product's own Dagster
+    jobs (orchestration/runner.py, what `sleds build` runs), once per session. Read it,
+    or copy it (`copy_home`) before changing anything."""
+    from orchestration import runner
 
     home = tmp_path_factory.mktemp("tiny_home") / "home"
     before = os.environ.get("SLEDS_HOME")
     os.environ["SLEDS_HOME"] = str(home)
+    lines: list[str] = []
     try:
-        local_build.ingest_landing(tiny_feeds / "landing")
-        local_build.build_downstream(tiny_feeds / "landing")
+        result = runner.build(tiny_feeds / "landing", emit=lines.append)
     finally:
         if before is None:
             os.environ.pop("SLEDS_HOME", None)
         else:
             os.environ["SLEDS_HOME"] = before
+    assert result.success, "the tiny build failed:\n" + "\n".join(lines[-40:])
     return home
 
 

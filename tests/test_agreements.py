@@ -10,10 +10,12 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.lib import local_build, paths
+from orchestration.lib import paths
 from orchestration.lib.agreements import checks
+from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.registry import AgreementRegistryError, load_registry
-from orchestration.lib.dbt_prepare import ensure_manifest
+from orchestration.lib.agreements.store import store_registry
+from orchestration.lib.dbt_prepare import ensure_manifest, run_dbt
 from orchestration.lib.releases.export import export_institution_marts
 from tests.conftest import copy_home
 
@@ -114,9 +116,13 @@ def home(tiny_warehouse, tmp_path, monkeypatch):
     return folder
 
 
+def load_agreements(folder=None):
+    return store_registry(load_registry(folder), paths.warehouse_path())
+
+
 def rebuild_release(folder=None):
-    local_build.load_agreements(folder)
-    local_build.dbt("run", "--select", "path:models/release")
+    load_agreements(folder)
+    run_dbt("run", "--select", "path:models/release")
 
 
 def query(sql, params=None):
@@ -289,8 +295,8 @@ def test_destruction_date_purges_warehouse_vault_and_release_and_is_logged(home,
         "agreements.csv",
         lambda r: r.update(destruction_date="2024-01-01") if r["institution_code"] == doomed else None,
     )
-    local_build.load_agreements(home)
-    report = local_build.purge(tiny_feeds / "landing")
+    load_agreements(home)
+    report = purge_destroyed(load_registry(), paths.warehouse_path(), paths.vault_path(), tiny_feeds / "landing")
     assert report.institutions == [doomed] and report.rows_deleted["raw.ps_enrollment"] == before
     assert report.landing_files_remaining, "the steward is told which landing files to remove"
     assert query("SELECT count(*) FROM raw.ps_enrollment WHERE institution_code = ?", [doomed])[0][0] == 0
@@ -307,7 +313,7 @@ def test_destruction_date_purges_warehouse_vault_and_release_and_is_logged(home,
     assert report.rows_deleted["vault.identity.source_keys"] > 0
     logged = query("SELECT table_name, rows_deleted FROM governance.purge_log WHERE institution_code = ?", [doomed])
     assert ("raw.ps_enrollment", before) in logged
-    local_build.dbt("build", "--select", "path:models/intermediate/postsecondary+")
+    run_dbt("build", "--select", "path:models/intermediate/postsecondary+")
     assert query("SELECT count(*) FROM marts.fct_ps_enrollment WHERE institution_code = ?", [doomed])[0][0] == 0
     assert (
         query(

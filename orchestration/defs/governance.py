@@ -1,6 +1,8 @@
 """Governance stage: the agreement registry (validated, with statuses) and the
 destruction purges it orders. Thin: the logic is in orchestration/lib/agreements."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
@@ -48,6 +50,10 @@ def agreement_registry(context: dg.AssetExecutionContext):
     yield dg.MaterializeResult(asset_key=REGISTRY_KEYS[1], metadata={"restrictions": len(registry.restrictions)})
 
 
+class PurgeConfig(dg.Config):
+    landing: str = ""  # where to look for landing files of purged institutions (default: SLEDS_LANDING)
+
+
 @dg.asset(
     key=dg.AssetKey(["governance", "purges"]),
     deps=[dg.AssetKey(["raw", "ps_enrollment"]), dg.AssetKey(["raw", "ps_awards"]), REGISTRY_KEYS[0]],
@@ -58,9 +64,10 @@ def agreement_registry(context: dg.AssetExecutionContext):
     description="Clause 21: deletes every record of an institution whose destruction date has come from the "
     "warehouse and the vault (releases follow on the next export) and logs it in governance.purge_log.",
 )
-def purges(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def purges(context: dg.AssetExecutionContext, config: PurgeConfig) -> dg.MaterializeResult:
     registry = load_registry()
-    report = purge_destroyed(registry, paths.warehouse_path(), paths.vault_path(), paths.landing_dir())
+    landing = Path(config.landing) if config.landing else paths.landing_dir()
+    report = purge_destroyed(registry, paths.warehouse_path(), paths.vault_path(), landing)
     if report.landing_files_remaining:
         context.log.warning(
             f"{len(report.landing_files_remaining)} landing files of purged institutions remain; remove them "

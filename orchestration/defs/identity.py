@@ -3,9 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
-from orchestration.lib import paths
-from orchestration.lib.identity.accuracy import compute_accuracy, ground_truth_dir, headline, write_report
-from orchestration.lib.identity.pipeline import run_identity
+from orchestration.lib.identity.stage import link_identities
 
 
 class IdentityConfig(dg.Config):
@@ -35,24 +33,13 @@ class IdentityConfig(dg.Config):
     ),
 )
 def research_ids(context: dg.AssetExecutionContext, config: IdentityConfig) -> dg.MaterializeResult:
-    report = run_identity(
-        paths.warehouse_path(),
-        paths.vault_path(),
-        paths.sleds_home(),
-        retrain=config.retrain,
-        rescore=config.rescore,
-        progress=context.log.info,
-    )
-    run = report.as_dict()
-    accuracy = compute_accuracy(paths.warehouse_path(), paths.vault_path(), ground_truth_dir())
-    path = write_report(run, accuracy)
-    metadata = {k: v for k, v in headline(run, accuracy).items() if v is not None}
+    report = link_identities(retrain=config.retrain, rescore=config.rescore, progress=context.log.info)
     return dg.MaterializeResult(
         metadata={
-            **metadata,
-            "cluster_size_distribution": dg.MetadataValue.json(report.cluster_sizes),
-            "timings_seconds": dg.MetadataValue.json(report.timings),
-            "report": dg.MetadataValue.path(str(path)),
+            **report.headline,
+            "cluster_size_distribution": dg.MetadataValue.json(report.run.cluster_sizes),
+            "timings_seconds": dg.MetadataValue.json(report.run.timings),
+            "report": dg.MetadataValue.path(str(report.report_path)),
         }
     )
 

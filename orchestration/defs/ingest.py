@@ -6,13 +6,11 @@ quarantines and replaces one partition atomically (orchestration.lib.ingest).
 """
 
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
-from orchestration.lib import paths
-from orchestration.lib.ingest.landing import LandingError, discover
-from orchestration.lib.ingest.load import ingest_partition
-from orchestration.lib.ingest.partitions import group_by_partition
+from orchestration.lib.ingest.stage import ingest_feed
 from orchestration.lib.reference import FEEDS
 
 # DuckDB allows one writer per file: every asset that writes the warehouse or the
@@ -35,8 +33,17 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 PARTITIONS = {feed: dg.DynamicPartitionsDefinition(name=f"{feed}_partitions") for feed in FEEDS}
 
 
+def _logger(context: dg.AssetExecutionContext):
+    # one line per partition; `sleds build` prints the lines starting with "partition "
+    def log(message: str) -> None:
+        (context.log.error if "FAILED" in message else context.log.info)(message)
+
+    return log
+
+
 class IngestConfig(dg.Config):
     force: bool = False  # reload even if the partition's files are unchanged
+    landing: str = ""  # the landing folder (default: SLEDS_LANDING, else the demo's)
 
 
 def _ingest_asset(feed: str) -> dg.AssetsDefinition:
@@ -58,70 +65,27 @@ def _ingest_asset(feed: str) -> dg.AssetsDefinition:
         ],
     )
     def _asset(context: dg.AssetExecutionContext, config: IngestConfig):
-        # one run may cover a range of partitions (sleds build loads a feed in one run:
-        # Dagster's fixed cost is per run); each partition still commits on its own
-        landing = paths.landing_dir()
-        available = group_by_partition(discover(landing, feed))
-        reports, failed = [], {}
-        for partition in context.partition_keys:
-            files = available.get(partition)
-            if not files:
-                failed[partition] = f"no {feed} files for it under {landing / feed} (docs/feeds.md)"
-                continue
-            try:
-                report = ingest_partition(
-                    feed,
-                    partition,
-                    files,
-                    paths.warehouse_path(),
-                    paths.vault_path(),
-                    paths.validation_dir(),
-                    force=config.force,
-                )
-            except LandingError as exc:
-                failed[partition] = str(exc)
-                context.log.error(f"partition {partition}: FAILED: {exc}")
-                continue
-            reports.append(report)
-            context.log.info(
-                f"partition {partition}: {report.rows_read:,} read, {report.rows_loaded:,} loaded, "
-                f"{report.rows_quarantined:,} quarantined ({report.change}) in {report.seconds:.1f}s"
-            )
-        if failed:
-            listing = "; ".join(f"{k}: {v}" for k, v in failed.items())
+        # one run covers a range of partitions (Dagster's fixed cost is per run); each
+        # partition still commits on its own
+        landing = Path(config.landing) if config.landing else None
+        report = ingest_feed(feed, context.partition_keys, landing=landing, force=config.force, log=_logger(context))
+        if report.failed:
+            listing = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
             raise dg.Failure(
-                f"{len(failed)} {feed} partition(s) could not be loaded (nothing of them was written; "
-                f"{len(reports)} others loaded): {listing}"
+                f"{len(report.failed)} {feed} partition(s) could not be loaded (nothing of them was written; "
+                f"{len(report.partitions)} others loaded): {listing}"
             )
-        totals = {k: sum(getattr(r, k) for r in reports) for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-        failures: dict[str, int] = {}
-        for r in reports:
-            for rule, n in r.failures_by_rule.items():
-                failures[rule] = failures.get(rule, 0) + n
+        totals = {k: report.total(k) for k in ("rows_read", "rows_loaded", "rows_quarantined")}
         yield dg.MaterializeResult(
             metadata={
                 **totals,
-                "partitions": dg.MetadataValue.json(
-                    [
-                        {
-                            "partition": r.partition_key,
-                            "rows_read": r.rows_read,
-                            "rows_loaded": r.rows_loaded,
-                            "rows_quarantined": r.rows_quarantined,
-                            "change": r.change,
-                            "batch_id": r.batch_id,
-                            "files": r.files,
-                            "validation_result": r.validation_file,
-                        }
-                        for r in reports
-                    ]
-                ),
-                "suite_sha256": reports[0].suite_sha if reports else "",
+                "partitions": dg.MetadataValue.json(report.partition_rows()),
+                "suite_sha256": report.suite_sha,
             },
         )
         yield dg.AssetCheckResult(
             check_name="row_accounting",
-            passed=all(r.balanced for r in reports),
+            passed=report.balanced,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "read": totals["rows_read"],
@@ -135,7 +99,7 @@ def _ingest_asset(feed: str) -> dg.AssetsDefinition:
             severity=dg.AssetCheckSeverity.WARN,  # quarantined rows are kept, not lost: warn
             metadata={
                 "quarantined": totals["rows_quarantined"],
-                **{rule: dg.MetadataValue.int(n) for rule, n in failures.items()},
+                **{rule: dg.MetadataValue.int(n) for rule, n in report.failures_by_rule.items()},
             },
         )
 

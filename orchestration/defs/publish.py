@@ -2,14 +2,12 @@
 independent LP audit against every earlier publication, written only if it passes."""
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
-from orchestration.lib.agreements.registry import as_of_date, clause_tags, load_registry
-from orchestration.lib.governance.disclosure_log import append_disclosure
-from orchestration.lib.publish.release import PUBLIC_CLAUSES, PublicationBlocked, publish
-from orchestration.lib.publish.summaries import build_summary_tables
+from orchestration.lib.agreements.registry import clause_tags
+from orchestration.lib.publish.release import PUBLIC_CLAUSES, PublicationBlocked
+from orchestration.lib.publish.stage import publish_public
 
 PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
 
@@ -32,25 +30,14 @@ PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
     "written to SLEDS_HOME/releases/public only when no cell is disclosed.",
 )
 def public_summaries(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
     try:
-        tables = build_summary_tables(con)
-    finally:
-        con.close()
-    context.log.info(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
-    try:
-        pub = publish(tables, paths.releases_dir() / "public", run_id=context.run_id, as_of=as_of_date())
+        report = publish_public(run_id=context.run_id, clauses=PUBLIC_CLAUSES, log=context.log.info)
     except PublicationBlocked as exc:
         raise dg.Failure(f"public summaries not published: {exc}") from exc
-    # the public tables disclose summary data of every institution with students in them
-    institutions = [a.institution_code for a in load_registry().agreements]
-    entry = append_disclosure(
-        kind="publication", recipient="public", release="public_summaries", manifest=pub.manifest,
-        clauses=PUBLIC_CLAUSES, institutions=institutions, run_id=context.run_id,
-    )  # fmt: skip
+    pub = report.publication
     return dg.MaterializeResult(
         metadata={
-            "disclosure_log_entry": entry["seq"],
+            "disclosure_log_entry": report.disclosure["seq"],
             "cells": sum(pub.tables.values()),
             "tables": dg.MetadataValue.json(pub.tables),
             "suppression_by_reason": dg.MetadataValue.json(pub.suppression),

@@ -2,19 +2,23 @@
 export of each audience's release to its own files (only if every check passed)."""
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
-from orchestration.lib import paths
-from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, check_sleds_release, release_allowlist
-from orchestration.lib.agreements.registry import clause_tags, load_registry
+from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_allowlist
+from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.dbt_prepare import ensure_manifest
-from orchestration.lib.governance.disclosure_log import append_disclosure
-from orchestration.lib.releases.export import ReleaseError, export_institution_marts, export_sleds_release
+from orchestration.lib.releases.export import ReleaseError
+from orchestration.lib.releases.stage import (
+    ReleaseBlocked,
+    check_release_tables,
+    release_institution_marts,
+    release_sleds,
+)
 
 SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
 INSTITUTION_TABLES = ["rel_institution__ps_awards", "rel_institution__ps_enrollment"]
 SLEDS_CLAUSES = ["9(c)(i)", "9(c)(iv)", "9(c)(v)", "9(c)(vi)", "15", "28"]
+INSTITUTION_CLAUSES = ["9(c)(iii)5", "28"]
 RULE_TEXT = {
     "release_columns_match_allowlist": "9(c)(iv): the table has exactly its contract's columns, none identifying",
     "release_restricted_elements_withheld": "9(c)(vi): no restricted element in a restricted academic year",
@@ -38,20 +42,15 @@ def _key(table: str) -> dg.AssetKey:
     pool=WAREHOUSE_POOL,
 )
 def sleds_release_agreement_checks():
-    allowlist = release_allowlist(ensure_manifest(), SLEDS_SCHEMA)
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
-    try:
-        for table in SLEDS_TABLES:
-            for result in check_sleds_release(con, allowlist, only=[table]):
-                yield dg.AssetCheckResult(
-                    asset_key=_key(table),
-                    check_name=result.name,
-                    passed=result.passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"clause": result.clause, "violations": result.violations, "detail": result.detail},
-                )
-    finally:
-        con.close()
+    for table in SLEDS_TABLES:
+        for result in check_release_tables(only=[table]):
+            yield dg.AssetCheckResult(
+                asset_key=_key(table),
+                check_name=result.name,
+                passed=result.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"clause": result.clause, "violations": result.violations, "detail": result.detail},
+            )
 
 
 @dg.asset(
@@ -65,30 +64,14 @@ def sleds_release_agreement_checks():
     "after every agreement check passed; re-checked here before writing.",
 )
 def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
     try:
-        failed = [
-            r for r in check_sleds_release(con, release_allowlist(ensure_manifest(), SLEDS_SCHEMA)) if not r.passed
-        ]
-    finally:
-        con.close()
-    if failed:
-        raise dg.Failure(
-            "SLEDS release not published: " + "; ".join(f"{r.name} (clause {r.clause}): {r.detail}" for r in failed)
-        )
-    registry = load_registry()
-    manifest = export_sleds_release(
-        paths.warehouse_path(), paths.releases_dir(), run_id=context.run_id, as_of=registry.as_of,
-        clauses=SLEDS_CLAUSES,
-    )  # fmt: skip
-    institutions = [a.institution_code for a in registry.agreements if a.agreement_id in set(manifest.agreements)]
-    entry = append_disclosure(
-        kind="release", recipient="SLEDS", release=manifest.release, manifest=manifest.as_dict(),
-        clauses=manifest.clauses, institutions=institutions, run_id=context.run_id,
-    )  # fmt: skip
+        report = release_sleds(run_id=context.run_id, clauses=SLEDS_CLAUSES)
+    except ReleaseBlocked as exc:
+        raise dg.Failure(str(exc)) from exc
+    manifest = report.manifest
     return dg.MaterializeResult(
         metadata={
-            "disclosure_log_entry": entry["seq"],
+            "disclosure_log_entry": report.disclosure["seq"],
             "folder": str(manifest.folder),
             "rows": dg.MetadataValue.json(manifest.tables),
             "agreements": len(manifest.agreements),
@@ -103,28 +86,20 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     group_name="release",
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
-    tags={"audience": "institutions", **clause_tags(["9(c)(iii)5", "28"])},
+    tags={"audience": "institutions", **clause_tags(INSTITUTION_CLAUSES)},
     description="One data mart per institution with an active agreement, holding only its own students "
     "(SLEDS_HOME/releases/institutions/<code>); verified to hold no other institution's rows before it is swapped in.",
 )
 def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    registry = load_registry()
     try:
-        manifests, skipped = export_institution_marts(
-            paths.warehouse_path(), paths.releases_dir(), run_id=context.run_id, as_of=registry.as_of,
-            clauses=["9(c)(iii)5", "28"],
-        )  # fmt: skip
+        report = release_institution_marts(run_id=context.run_id, clauses=INSTITUTION_CLAUSES)
     except ReleaseError as exc:
         raise dg.Failure(str(exc)) from exc
-    if skipped:
-        context.log.warning(f"no mart for {len(skipped)} institution(s): {skipped}")
-    for manifest in manifests:
-        code = manifest.audience.split(":", 1)[1]
-        append_disclosure(
-            kind="release", recipient=f"institution {code}", release=manifest.release, manifest=manifest.as_dict(),
-            clauses=manifest.clauses, institutions=[code], run_id=context.run_id,
-        )  # fmt: skip
-    return dg.MaterializeResult(metadata={"institutions": len(manifests), "skipped": dg.MetadataValue.json(skipped)})
+    if report.skipped:
+        context.log.warning(f"no mart for {len(report.skipped)} institution(s): {report.skipped}")
+    return dg.MaterializeResult(
+        metadata={"institutions": len(report.manifests), "skipped": dg.MetadataValue.json(report.skipped)}
+    )
 
 
 defs = dg.Definitions(assets=[sleds_release, institution_marts], asset_checks=[sleds_release_agreement_checks])

@@ -7,6 +7,7 @@ long build shows where it is without Dagster's verbose console log.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -72,3 +73,91 @@ def run_with_progress(
     value = result.get("value")
     outcome.success = outcome.error is None and bool(getattr(value, "success", False))
     return outcome
+
+
+def process_tree_rss() -> int:
+    """Resident memory of this process and every process below it (dbt runs in a
+    child), in bytes; 0 where /proc is not there."""
+    total, seen = 0, set()
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+OVERHEAD = "(between steps)"
+
+
+class StepClock:
+    """Per-step wall time, CPU time and peak memory of an in-process run.
+
+    Steps run one at a time in the run's thread; the progress loop samples CPU and
+    memory every poll and charges what was spent since the last sample to the step
+    running now (or to OVERHEAD between steps: Dagster's own cost, reported as
+    such). Precision is one poll interval per step, which is why the benchmark uses
+    a short interval; wall times come from Dagster's event timestamps."""
+
+    def __init__(self, job: str, clock: Callable[[], float] = cpu_seconds, rss: Callable[[], int] = process_tree_rss):
+        self.job = job
+        self._clock, self._rss = clock, rss
+        self._last_cpu = clock()
+        self._current: str | None = None
+        self.steps: dict[str, dict] = {}
+
+    def _step(self, name: str) -> dict:
+        return self.steps.setdefault(
+            name, {"job": self.job, "step": name, "wall_s": 0.0, "cpu_s": 0.0, "peak_rss_gb": 0.0, "status": ""}
+        )
+
+    def sample(self) -> None:
+        now = self._clock()
+        step = self._step(self._current or OVERHEAD)
+        step["cpu_s"] += now - self._last_cpu
+        step["peak_rss_gb"] = max(step["peak_rss_gb"], self._rss() / 1024**3)
+        self._last_cpu = now
+
+    def started(self, step: str, timestamp: float) -> None:
+        self.sample()  # what ran before belongs to the previous step
+        self._current = step
+        self._step(step)["started_at"] = timestamp
+
+    def ended(self, step: str, timestamp: float, status: str) -> None:
+        self.sample()
+        s = self._step(step)
+        s["status"] = status
+        if "started_at" in s:
+            s["wall_s"] = timestamp - s["started_at"]
+        if self._current == step:
+            self._current = None
+
+    def timings(self, run_wall_s: float | None = None) -> list[dict]:
+        """One row per step; given the run's wall time, the OVERHEAD row gets what the
+        steps' own wall times leave of it."""
+        self.sample()
+        if run_wall_s is not None:
+            steps = sum(s["wall_s"] for name, s in self.steps.items() if name != OVERHEAD)
+            self._step(OVERHEAD)["wall_s"] = max(run_wall_s - steps, 0.0)
+        out = []
+        for s in self.steps.values():
+            row = {k: v for k, v in s.items() if k != "started_at"}
+            row.update(wall_s=round(row["wall_s"], 2), cpu_s=round(row["cpu_s"], 2),
+                       peak_rss_gb=round(row["peak_rss_gb"], 3))  # fmt: skip
+            out.append(row)
+        return out

@@ -64,3 +64,15 @@ def ensure_manifest(project_dir: Path = paths.DBT_PROJECT_DIR) -> Path:
         if done.returncode != 0 or not manifest.exists():
             raise RuntimeError(f"`dbt parse` failed for {project_dir}:\n{done.stdout}\n{done.stderr}")
     return manifest
+
+
+def run_dbt(*args: str) -> subprocess.CompletedProcess:
+    """dbt on the warehouse of the current SLEDS_HOME, for work outside the Dagster job:
+    a test rebuilding a few models after editing a mart, the benchmark compiling the
+    SQL it runs bare. Raises with dbt's output on failure."""
+    cmd = [dbt_executable(), *args, "--project-dir", str(paths.DBT_PROJECT_DIR), "--profiles-dir",
+           str(paths.DBT_PROJECT_DIR), "--no-use-colors"]  # fmt: skip
+    done = subprocess.run(cmd, env=dbt_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+    return done

@@ -50,3 +50,20 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
                 reason = "unchanged" if before[1] == contract else "contract changed"
             out.append(PlannedPartition(feed, key, reason))
     return out
+
+
+def runs_to_load(order: list[str], wanted: set[str]) -> list[list[str]]:
+    """Runs of consecutive keys (in the Dagster instance's partition order) that are
+    wanted: each run is one Dagster run over a partition range, so a build pays
+    Dagster's per-run cost once per feed in the usual case."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for key in order:
+        if key in wanted:
+            current.append(key)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks

@@ -1,0 +1,39 @@
+"""The publish stage: build the summary tables from the marts, suppress and audit
+them (orchestration/lib/publish/release.py) and record the publication in the
+disclosure log. One function per Dagster step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from orchestration.lib import paths
+from orchestration.lib.agreements.registry import as_of_date, load_registry
+from orchestration.lib.governance.disclosure_log import append_disclosure
+from orchestration.lib.publish.release import Publication, publish
+from orchestration.lib.publish.summaries import build_summary_tables
+
+
+@dataclass
+class PublicReport:
+    publication: Publication
+    disclosure: dict
+
+
+def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None] = lambda m: None) -> PublicReport:
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        tables = build_summary_tables(con)
+    finally:
+        con.close()
+    log(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
+    pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date())
+    # the public tables disclose summary data of every institution with students in them
+    institutions = [a.institution_code for a in load_registry().agreements]
+    entry = append_disclosure(
+        kind="publication", recipient="public", release="public_summaries", manifest=pub.manifest,
+        clauses=clauses, institutions=institutions, run_id=run_id,
+    )  # fmt: skip
+    return PublicReport(pub, entry)

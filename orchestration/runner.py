@@ -1,0 +1,220 @@
+"""The one way the pipeline runs: the Dagster jobs, executed in process.
+
+`sleds build`, the tests' built warehouses and `make bench` all call `build()`:
+plan the landing folder's partitions (orchestration/lib/ingest/plan.py), register
+the new ones with the Dagster instance, run one ingest job per feed over the
+partitions that changed, then the `marts` job (everything downstream). Every step
+prints a progress line; per-step wall time, CPU and peak memory go to
+SLEDS_HOME/reports/build_steps.json, which is what the benchmark reports.
+
+This module imports Dagster; the stages it runs live in orchestration/lib.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.lib import paths
+
+DOWNSTREAM_JOB = "marts"
+
+
+def ingest_job(feed: str) -> str:
+    return f"ingest_{feed}"
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    exit_code: int  # 0 built, 1 a step failed, 2 nothing could start (bad landing folder)
+    message: str = ""
+    partitions_planned: int = 0
+    partitions_loaded: int = 0
+    materialized: list[str] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def instance(home: Path | None = None):
+    """The Dagster instance in SLEDS_HOME/dagster (the one `make ui` shows)."""
+    import dagster as dg
+
+    from orchestration.lib.dagster_home import ensure_dagster_home
+
+    return dg.DagsterInstance.from_config(str(ensure_dagster_home(home or paths.sleds_home())))
+
+
+def job_steps() -> dict[str, list[str]]:
+    """Every build job and its step keys in execution order: what a full build runs."""
+    from orchestration.definitions import defs
+    from orchestration.lib.reference import FEEDS
+
+    out = {}
+    for name in [ingest_job(f) for f in FEEDS] + [DOWNSTREAM_JOB]:
+        job = defs.resolve_job_def(name)
+        out[name] = [node.name for node in job.graph.nodes_in_topological_order]
+    return out
+
+
+def build(
+    landing: Path | None = None,
+    *,
+    full: bool = False,
+    emit: Callable[[str], None] | None = None,
+    poll_interval: float = 0.5,
+) -> BuildResult:
+    """Load what changed in `landing` and rebuild everything downstream. Progress
+    lines go to `emit` (default: this process's stdout as it is now; while a job
+    runs, stdout itself is the run's log file, where dbt's output belongs)."""
+    if emit is None:
+        terminal = sys.stdout
+        emit = lambda line: print(line, file=terminal, flush=True)  # noqa: E731
+    from orchestration.lib.ingest.landing import LandingError
+    from orchestration.lib.ingest.plan import plan, runs_to_load
+
+    landing = landing or paths.landing_dir()
+    began = time.monotonic()
+    dagster = instance()
+    from orchestration.definitions import defs
+
+    try:
+        planned = plan(landing, paths.warehouse_path())
+    except LandingError as exc:
+        return BuildResult(False, 2, f"cannot build: {exc}")
+    todo = [p for p in planned if full or p.reason != "unchanged"]
+    result = BuildResult(False, 1, partitions_planned=len(planned), partitions_loaded=len(todo))
+    reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
+    emit(
+        f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
+        f"{'; all reloaded (--full)' if full else ''})"
+    )
+    quiet = {"console": {"config": {"log_level": "WARNING"}}}
+    stamp = lambda: f"[{time.monotonic() - began:7.1f}s]"  # noqa: E731
+    for feed in dict.fromkeys(p.feed for p in planned):
+        name = f"{feed}_partitions"
+        known = set(dagster.get_dynamic_partitions(name))
+        dagster.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
+        wanted = {p.key for p in todo if p.feed == feed}
+        for block in runs_to_load(dagster.get_dynamic_partitions(name), wanted):
+            op_config = {"force": bool(full), "landing": str(landing)}
+            config = {"loggers": quiet, "ops": {f"raw__{feed}": {"config": op_config}}}
+            tags = {"dagster/asset_partition_range_start": block[0], "dagster/asset_partition_range_end": block[-1]}
+            emit(f"{stamp()} ingest {feed}: {len(block)} partition(s) in one run")
+            outcome = _run_job(defs.resolve_job_def(ingest_job(feed)), dagster, config, tags, began, emit,
+                               poll_interval, result)  # fmt: skip
+            if not outcome.success:
+                result.message = (
+                    f"ingest of {feed} failed; the partitions listed as loaded are in the warehouse, "
+                    "the others are unchanged. Fix the files and rerun."
+                )
+                return _finish(result, began)
+    emit(f"{stamp()} marts, quality checks and everything downstream")
+    config = {"loggers": quiet, "ops": {"governance__purges": {"config": {"landing": str(landing)}}}}
+    outcome = _run_job(defs.resolve_job_def(DOWNSTREAM_JOB), dagster, config, None, began, emit,
+                       poll_interval, result)  # fmt: skip
+    result.success = outcome.success
+    result.exit_code = 0 if outcome.success else 1
+    status = "succeeded" if outcome.success else "FAILED"
+    result.message = f"marts {status}: {len(outcome.materialized)} assets materialized"
+    return _finish(result, began)
+
+
+def _finish(result: BuildResult, began: float) -> BuildResult:
+    result.seconds = round(time.monotonic() - began, 1)
+    out = paths.sleds_home() / "reports" / "build_steps.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"success": result.success, "seconds": result.seconds, "partitions_loaded": result.partitions_loaded,
+           "steps": result.steps}  # fmt: skip
+    tmp = out.with_suffix(".partial")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(out)
+    return result
+
+
+def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult):
+    """Execute a job in process, one terminal line per step, materialization, check
+    and ingested partition; dbt's own output goes to SLEDS_HOME/logs."""
+    import dagster as dg
+
+    from orchestration.lib.build_runner import StepClock, StepLine, run_with_progress
+
+    run_id = str(uuid.uuid4())
+    seen: set = set()
+    clock = StepClock(job.name)
+    kinds = {
+        dg.DagsterEventType.STEP_START: "started",
+        dg.DagsterEventType.STEP_SUCCESS: "finished",
+        dg.DagsterEventType.ASSET_MATERIALIZATION: "materialized",
+        dg.DagsterEventType.STEP_FAILURE: "failed",
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION: "checked",
+    }
+
+    def poll() -> list[StepLine]:
+        lines = []
+        for rec in dagster.all_logs(run_id):
+            ev = rec.dagster_event
+            key = (rec.timestamp, rec.step_key, ev.event_type_value if ev else None, rec.user_message)
+            if key in seen:
+                continue
+            seen.add(key)
+            if ev is None:  # the ingest asset logs one line per partition it loaded
+                if (rec.user_message or "").startswith("partition "):
+                    lines.append(StepLine("ingested", "", rec.user_message))
+                continue
+            kind = kinds.get(ev.event_type)
+            if kind is None:
+                continue
+            if kind == "started":
+                clock.started(rec.step_key, rec.timestamp)
+                step, message = rec.step_key, ""
+            elif kind in ("finished", "failed"):
+                clock.ended(rec.step_key, rec.timestamp, "succeeded" if kind == "finished" else "failed")
+                step = rec.step_key
+                took = clock.steps.get(step, {}).get("wall_s", 0.0)
+                message = f"in {took:.1f}s" if kind == "finished" else (ev.message or "").splitlines()[0][:300]
+            elif kind == "materialized":
+                step, message = ev.asset_key.to_user_string(), ""
+                if ev.partition:
+                    continue  # ranged ingest runs report per partition above
+            else:
+                data = ev.event_specific_data
+                step = f"{data.asset_key.to_user_string()}:{data.check_name}"
+                warn = getattr(data.severity, "name", "") == "WARN"
+                message = "passed" if data.passed else ("warning (see metadata)" if warn else "FAILED")
+            lines.append(StepLine(kind, step, message))
+        clock.sample()
+        return lines
+
+    paths.logs_dir().mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs_dir() / f"run-{run_id}.log"
+    terminal = sys.stdout
+    run_began = time.time()
+    with log_path.open("w", encoding="utf-8") as log:
+        sys.stdout = log  # dagster-dbt echoes dbt's event stream to stdout
+        try:
+            outcome = run_with_progress(
+                lambda: job.execute_in_process(
+                    instance=dagster, run_id=run_id, raise_on_error=False, run_config=run_config, tags=tags
+                ),
+                poll,
+                emit,
+                interval=poll_interval,
+                began=began,
+            )
+        finally:
+            sys.stdout = terminal
+    result.steps.extend(clock.timings(run_wall_s=time.time() - run_began))
+    result.materialized.extend(outcome.materialized)
+    if outcome.error is not None:
+        emit(f"run {run_id} crashed: {outcome.error!r}")
+    for failure in outcome.failures:
+        emit(f"  failed: {failure}")
+    if not outcome.success:
+        emit(f"  run {run_id}: full log {log_path}; details in the UI (make ui)")
+    return outcome

@@ -1,0 +1,307 @@
+"""`make bench`: time the real build, step by step, on one scale.
+
+The benchmark runs exactly what a user runs: `sleds generate`, then `sleds build`
+(the Dagster jobs of orchestration/runner.py), each in its own process so wall
+time, CPU time (user + system, children included) and peak memory are read from
+the OS when it ends. The build writes its per-step figures (wall time from
+Dagster's events, CPU and memory sampled while each step ran) to
+SLEDS_HOME/reports/build_steps.json; the table lists every step of the jobs.
+
+Besides the steps it measures:
+- the overhead ratio: the dbt models' compiled SQL run bare in DuckDB (no dbt, no
+  Dagster) against the build's own dbt step;
+- an incremental build: one collection held back from the full build, then added and
+  built with `sleds build` (ingest of that partition + everything downstream).
+
+Results go to SLEDS_HOME/bench/bench-<scale>.json and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BUDGETS = {
+    "full_build_seconds": 20 * 60,
+    "peak_memory_gb": 12,
+    "incremental_seconds": 90,
+    "linkage_records_per_minute": 1_000_000,
+    "overhead_ratio": 1.3,
+}
+DBT_STEP = "sleds_dbt_models"
+
+
+# ------------------------------------------------------------------ what the build reports
+
+
+def build_steps(home: Path) -> list[dict]:
+    """The last build's steps (job, step, wall_s, cpu_s, peak_rss_gb, status)."""
+    return json.loads((home / "reports" / "build_steps.json").read_text())["steps"]
+
+
+def build_figures(home: Path) -> dict:
+    """Figures the build leaves in SLEDS_HOME: linkage speed, cells published."""
+    out: dict = {}
+    linkage = home / "reports" / "linkage_accuracy.json"
+    if linkage.exists():
+        counts = json.loads(linkage.read_text())["run"].get("counts", {})
+        out.update(records=counts.get("records"), persons=counts.get("persons"),
+                   records_per_minute=counts.get("records_per_minute"))  # fmt: skip
+    public = home / "releases" / "public" / "manifest.json"
+    if public.exists():
+        manifest = json.loads(public.read_text())
+        out.update(publish_cells=sum(manifest["tables"].values()), publish_seconds=manifest.get("seconds"))
+    return out
+
+
+def bare_sql(home: Path) -> dict:
+    """The dbt models' compiled SQL, executed directly in DuckDB on a copy of the
+    warehouse, in the manifest's dependency order (no dbt, no Dagster)."""
+    import duckdb
+
+    from orchestration.lib import paths
+    from orchestration.lib.dbt_prepare import ensure_manifest, run_dbt
+
+    run_dbt("compile")
+    manifest = json.loads(ensure_manifest().read_text())
+    nodes = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    order, seen = [], set()
+
+    def visit(uid):
+        if uid in seen or uid not in nodes:
+            return
+        seen.add(uid)
+        for dep in nodes[uid]["depends_on"]["nodes"]:
+            visit(dep)
+        order.append(uid)
+
+    for uid in sorted(nodes):
+        visit(uid)
+    copy = home / "bench" / "bare.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(paths.warehouse_path(), copy)
+    con = duckdb.connect(str(copy))
+    began = time.monotonic()
+    for uid in order:
+        node = nodes[uid]
+        sql = (paths.DBT_PROJECT_DIR / "target" / "compiled" / "sleds" / node["original_file_path"]).read_text()
+        sql = sql.replace(f'"{paths.warehouse_path().stem}".', f'"{copy.stem}".')
+        kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
+        con.execute(f'CREATE OR REPLACE {kind} "{node["schema"]}"."{node["name"]}" AS {sql}')
+    seconds = time.monotonic() - began
+    con.close()
+    copy.unlink()
+    return {"models": len(order), "seconds": round(seconds, 2)}
+
+
+# ------------------------------------------------------------------ driver
+
+
+def _measure(argv: list[str], env: dict) -> dict:
+    began = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()  # reads both pipes while it runs: a chatty build cannot block
+    figures = {"wall_s": round(time.monotonic() - began, 1), "exit": proc.returncode}
+    return figures | {"_out": out, "_err": err}
+
+
+def _measure_usage(argv: list[str], env: dict, log: Path) -> dict:
+    """Run argv with output to `log`; wall, CPU and peak memory of it and its children."""
+    began = time.monotonic()
+    with log.open("w") as sink:
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+    figures = {
+        "wall_s": round(time.monotonic() - began, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
+        "exit": os.waitstatus_to_exitcode(status),
+        "log": str(log),
+    }
+    if figures["exit"]:
+        figures["error"] = log.read_text()[-3000:]
+    return figures
+
+
+def _sleds() -> str:
+    beside = Path(sys.executable).with_name("sleds")
+    return str(beside) if beside.exists() else "sleds"
+
+
+def run_bench(scale: str, home: Path, feeds: Path | None, *, incremental: bool = True, overhead: bool = True) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "bench").mkdir(exist_ok=True)
+    env = {**os.environ, "SLEDS_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)  # the build uses SLEDS_HOME/dagster
+    results: dict = {"scale": scale, "machine": _machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if feeds is None or not (feeds / "landing").exists():
+        feeds = feeds or home / "feeds"
+        print(f"[bench {scale}] generate ...", flush=True)
+        results["generate"] = _measure_usage([_sleds(), "generate", "--scale", scale, "--seed", "42", "--out",
+                                              str(feeds)], env, home / "bench" / "generate.log")  # fmt: skip
+    else:
+        results["generate"] = {"skipped": f"reused {feeds}"}
+    _save(results, home)
+    held = _hold_back(feeds / "landing", home) if incremental else None
+    env_build = {**env, "SLEDS_LANDING": str(feeds / "landing")}
+    print(f"[bench {scale}] sleds build ...", flush=True)
+    try:
+        _build_and_measure(results, home, env, env_build, held, overhead)
+    finally:
+        if held and held[0].exists():  # the landing folder is left as it was given
+            shutil.move(str(held[0]), str(held[1]))
+    out = _save(results, home)
+    print(format_table(results), flush=True)
+    print(f"written {out}", flush=True)
+    return results
+
+
+def _build_and_measure(results: dict, home: Path, env: dict, env_build: dict, held, overhead: bool) -> None:
+    scale = results["scale"]
+    results["build"] = _measure_usage([_sleds(), "build"], env_build, home / "bench" / "build.log")
+    _save(results, home)
+    if results["build"]["exit"]:
+        print(results["build"].get("error", ""), flush=True)
+    else:
+        results["steps"] = build_steps(home)
+        results["figures"] = build_figures(home)
+        _save(results, home)
+        if overhead:
+            print(f"[bench {scale}] overhead: bare SQL vs the build's dbt step ...", flush=True)
+            bare = _measure([sys.executable, "-m", "tools.bench", "bare"], env)
+            line = bare.pop("_out").strip().splitlines()
+            err = bare.pop("_err")
+            bare["result"] = json.loads(line[-1]) if not bare["exit"] and line else {"error": err[-2000:]}
+            results["overhead"] = _overhead(bare, results["steps"])
+        if held:
+            print(f"[bench {scale}] incremental: adding {held[1].name} back and building ...", flush=True)
+            shutil.move(str(held[0]), str(held[1]))
+            results["incremental"] = {
+                "collection": held[1].name,
+                **_measure_usage([_sleds(), "build"], env_build, home / "bench" / "incremental.log"),
+            }
+            if not results["incremental"]["exit"]:
+                results["incremental"]["steps"] = build_steps(home)
+
+
+def _overhead(bare: dict, steps: list[dict]) -> dict:
+    dbt = [s for s in steps if s["step"] == DBT_STEP]
+    bare_s = (bare.get("result") or {}).get("seconds")
+    dbt_s = dbt[0]["wall_s"] if dbt else None
+    ratio = round(dbt_s / bare_s, 2) if bare_s and dbt_s else None
+    return {"bare_sql": bare, "dbt_step_wall_s": dbt_s, "ratio": ratio}
+
+
+def _save(results: dict, home: Path) -> Path:
+    results["totals"] = _totals(results)
+    out = home / "bench" / f"bench-{results['scale']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    return out
+
+
+def _hold_back(landing: Path, home: Path):
+    """Move the last school year's last SRM file aside: the incremental run adds it back."""
+    srm = sorted((landing / "msds").glob("*/msds_srm_*.csv")) + sorted((landing / "msds").glob("*/msds_srm_*.parquet"))
+    if not srm:
+        return None
+    target = srm[-1]
+    aside = home / "bench" / "held" / target.name
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(target), str(aside))
+    return aside, target
+
+
+def _totals(results: dict) -> dict:
+    build = results.get("build") or {}
+    figures = results.get("figures") or {}
+    return {
+        "build_wall_s": build.get("wall_s"),
+        "build_cpu_s": build.get("cpu_s"),
+        "peak_rss_gb": max([build.get("peak_rss_gb") or 0] + [s["peak_rss_gb"] for s in results.get("steps", [])])
+        or None,
+        "linkage_records_per_minute": figures.get("records_per_minute"),
+        "publish_cells": figures.get("publish_cells"),
+        "publish_seconds": figures.get("publish_seconds"),
+        "overhead_ratio": (results.get("overhead") or {}).get("ratio"),
+        "incremental_wall_s": (results.get("incremental") or {}).get("wall_s"),
+    }
+
+
+def _machine() -> dict:
+    mem = None
+    try:
+        mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1)
+    except (ValueError, OSError):
+        pass
+    return {"cpus": os.cpu_count(), "memory_gb": mem, "python": platform.python_version(),
+            "platform": platform.platform()}  # fmt: skip
+
+
+def format_table(results: dict) -> str:
+    lines = [f"benchmark: scale {results['scale']}, {results['machine']['cpus']} CPUs, "
+             f"{results['machine']['memory_gb']} GB", "",
+             f"{'job':<22}{'step':<34}{'wall s':>9}{'CPU s':>9}{'peak GB':>9}"]  # fmt: skip
+    gen = results.get("generate") or {}
+    if "wall_s" in gen:
+        lines.append(f"{'(sleds generate)':<56}{gen['wall_s']:>9}{gen['cpu_s']:>9}{gen['peak_rss_gb']:>9}")
+    elif gen:
+        lines.append(f"{'(sleds generate)':<56}  {gen.get('skipped', '')}")
+    for s in results.get("steps", []):
+        lines.append(f"{s['job']:<22}{s['step']:<34}{s['wall_s']:>9}{s['cpu_s']:>9}{s['peak_rss_gb']:>9}")
+    build = results.get("build") or {}
+    if build:
+        lines.append(f"{'sleds build (whole process)':<56}{build['wall_s']:>9}{build['cpu_s']:>9}"
+                     f"{build['peak_rss_gb']:>9}" + ("  FAILED" if build.get("exit") else ""))  # fmt: skip
+    t = results["totals"]
+    lines += ["", "against the budgets:"]
+    lines.append(f"  full build (sleds build)      {t['build_wall_s']} s   (budget {BUDGETS['full_build_seconds']} s)")
+    lines.append(f"  peak memory                   {t['peak_rss_gb']} GB  (budget {BUDGETS['peak_memory_gb']} GB)")
+    lines.append(f"  linkage                       {t['linkage_records_per_minute']} records/min "
+                 f"(budget {BUDGETS['linkage_records_per_minute']:,})")  # fmt: skip
+    lines.append(f"  suppression + audit           {t['publish_cells']} cells in {t['publish_seconds']} s")
+    lines.append(f"  overhead ratio                {t['overhead_ratio']}   (budget {BUDGETS['overhead_ratio']})")
+    lines.append(
+        f"  one new collection            {t['incremental_wall_s']} s   (budget {BUDGETS['incremental_seconds']} s)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="time a whole build, step by step")
+    run.add_argument("--scale", choices=["tiny", "demo", "state"], default="demo")
+    run.add_argument("--home", default=None, help="scratch SLEDS_HOME (default SLEDS_HOME/../bench-<scale>)")
+    run.add_argument("--feeds", default=None, help="reuse feeds generated earlier (a folder with landing/)")
+    run.add_argument("--no-incremental", action="store_true")
+    run.add_argument("--no-overhead", action="store_true")
+    sub.add_parser("bare", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    from orchestration.lib import paths
+
+    if args.cmd == "bare":
+        print(json.dumps(bare_sql(paths.sleds_home())))
+        return 0
+    home = Path(args.home) if args.home else paths.sleds_home().parent / f"bench-{args.scale}"
+    if home.exists():
+        # a fresh build every time; generated feeds inside the scratch home are kept
+        # only when --feeds points at them
+        for entry in home.iterdir():
+            if args.feeds and entry.resolve() == Path(args.feeds).resolve():
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    run_bench(args.scale, home, Path(args.feeds) if args.feeds else None,
+              incremental=not args.no_incremental, overhead=not args.no_overhead)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
