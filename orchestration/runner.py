@@ -80,9 +80,8 @@ def build(
 
     landing = landing or paths.landing_dir()
     began = time.monotonic()
-    dagster = instance()
-    from orchestration.definitions import defs
-
+    # the plan first: a bad landing folder is reported before Dagster and the dbt
+    # manifest take their seconds to load
     try:
         planned = plan(landing, paths.warehouse_path())
     except LandingError as exc:
@@ -94,6 +93,10 @@ def build(
         f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
         f"{'; all reloaded (--full)' if full else ''})"
     )
+    emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
+    dagster = instance()
+    from orchestration.definitions import defs
+
     quiet = {"console": {"config": {"log_level": "WARNING"}}}
     stamp = lambda: f"[{time.monotonic() - began:7.1f}s]"  # noqa: E731
     for feed in dict.fromkeys(p.feed for p in planned):

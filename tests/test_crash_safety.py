@@ -13,26 +13,24 @@ from orchestration.lib.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
+# the ingest stage exactly as the raw/ps_awards asset runs it (in a child process, so
+# a fault point can kill it)
 SCRIPT = """
 import sys
 from pathlib import Path
-from orchestration.lib.ingest.landing import discover
-from orchestration.lib.ingest.load import ingest_partition
-from orchestration.lib.ingest.partitions import group_by_partition
-home, landing = Path(sys.argv[1]), Path(sys.argv[2])
-for key, files in group_by_partition(discover(landing, "ps_awards")).items():
-    ingest_partition("ps_awards", key, files, home / "warehouse.duckdb", home / "vault" / "vault.duckdb",
-                     home / "validation", force=True)
+from orchestration.lib.ingest.stage import ingest_feed
+report = ingest_feed("ps_awards", landing=Path(sys.argv[1]), force=True)
+sys.exit(1 if report.failed else 0)
 """
 
 
 def ingest(home, landing, fault=None):
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), SLEDS_HOME=str(home))
     env.pop("SLEDS_FAULT_POINT", None)
     if fault:
         env["SLEDS_FAULT_POINT"] = fault
     return subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(home), str(landing)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", SCRIPT, str(landing)], env=env, capture_output=True, text=True, timeout=300
     )
 
 
