@@ -22,9 +22,10 @@ def html_environment(package: str, folder: str = "templates") -> Environment:
     )
 
 
-def text_environment(package: str, folder: str = "templates") -> Environment:
+def text_environment(package: str, folder: str = "templates", **options) -> Environment:
     """No escaping (markdown, SQL, YAML); the template writes exactly what it says,
-    including its final newline."""
+    including its final newline. `options` go to jinja2.Environment (e.g. other
+    delimiters for templates whose output is itself Jinja)."""
     return Environment(
         loader=PackageLoader(package, folder),
         autoescape=False,
@@ -32,4 +33,5 @@ def text_environment(package: str, folder: str = "templates") -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        **options,
     )
