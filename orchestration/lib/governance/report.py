@@ -62,6 +62,7 @@ LAYERS = [
     "release_institution",
 ]
 
+
 @dataclass
 class Report:
     path: Path
@@ -332,7 +333,9 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[dict, dict
         nodes = sorted(r for r in relations if r.split(".")[0] == layer)
         if nodes:
             layers.append((layer, nodes))
-    edges = [(d, m.relation) for m in lin.models.values() for d in m.depends_on]
+    # sorted: a model's dependencies may come as a set, and the picture (edge drawing
+    # order) should not change from one run to the next
+    edges = sorted((d, m.relation) for m in lin.models.values() for d in m.depends_on)
     graph = layered_graph(
         layers,
         edges,
