@@ -45,6 +45,11 @@ SCALE ?= demo
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
 
+## codegen: render the dbt staging models and sources from seeds/feed_layouts.csv
+.PHONY: codegen
+codegen: $(STAMP)
+	$(BIN)/python -m orchestration.lib.dbt_codegen
+
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration tests
 

@@ -144,3 +144,21 @@ def test_sleds_audit_writes_the_report_and_verifies(home, tmp_path, monkeypatch,
     assert "intact: 2 entries" in capsys.readouterr().out
     actions = [json.loads(x)["action"] for x in (home / "governance/activity_log.jsonl").read_text().splitlines()]
     assert "report_generated" in actions and "audit_verify" in actions
+
+
+def test_values_are_escaped_and_an_empty_home_still_has_every_section(tmp_path):
+    """The templates autoescape: text from logs and manifests cannot inject markup."""
+    from orchestration.lib.governance.activity_log import record_activity
+
+    home = tmp_path / "home"
+    record_activity("<script>alert(1)</script>", {"table": "<b>x</b>"}, home=home)
+    report = write_report(tmp_path / "r.html", home=home, with_lineage=False)
+    html = report.path.read_text()
+    parser = _Sections()
+    parser.feed(html)
+    assert list(parser.sections) == [sid for sid, _ in SECTIONS]
+    assert "<script>alert(1)</script>" not in html and "<b>x</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" in parser.sections["activity"]  # shown as text
+    assert "The warehouse could not be opened." in html
+    assert "Column lineage unavailable: lineage not computed" in parser.sections["restricted"]

@@ -8,7 +8,10 @@ whose columns are fixed by the publish stage)."""
 
 import datetime as dt
 import json
+from functools import cache
 from pathlib import Path
+
+from orchestration.lib.templating import text_environment
 
 _SEE = "See docs/suppression.md."
 PUBLIC_COLUMNS = {
@@ -95,23 +98,21 @@ def build_data_dictionary(release_folder: Path, schema: str, manifest_path: Path
     }
 
 
+def _one_line_cell(text: str) -> str:
+    """A description inside a markdown table row: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+@cache
+def _markdown_template():
+    env = text_environment("orchestration.lib.governance")
+    env.filters["cell"] = _one_line_cell
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    return env.get_template("data_dictionary.md.j2")
+
+
 def render_markdown(dictionary: dict) -> str:
-    lines = [
-        f"# Data dictionary: {dictionary['release']}",
-        "",
-        f"Audience: {dictionary['audience'] or '-'}. Generated {dictionary['generated_at']} from "
-        f"{dictionary['source']}.",
-        "",
-    ]
-    for name, table in dictionary["tables"].items():
-        rows = f" ({table['rows']:,} rows)" if isinstance(table.get("rows"), int) else ""
-        lines += [f"## `{name}`{rows}", "", table["description"].strip(), "", "| column | type | description |",
-                  "|---|---|---|"]  # fmt: skip
-        for col in table["columns"]:
-            text = " ".join(col["description"].split()).replace("|", "\\|")
-            lines.append(f"| `{col['name']}` | {col['data_type']} | {text} |")
-        lines.append("")
-    return "\n".join(lines)
+    return _markdown_template().render(dictionary)
 
 
 def write_data_dictionary(release_folder: Path, schema: str, manifest_path: Path | None = None) -> dict:

@@ -13,12 +13,15 @@ purges - destruction purges done (governance.purge_log);
 disclosures - the disclosure log: chain verification and the per-institution record;
 activity - the latest entries of the activity log.
 
-Reads the warehouse read-only and release manifests; never the vault."""
+Reads the warehouse read-only and release manifests; never the vault. Python gathers
+each section's data (plain dicts and lists, `gather`); the HTML is in Jinja2 templates
+(templates/report.html.j2, one partial per section under templates/sections/), rendered
+with autoescaping, so every value from the warehouse or a manifest is escaped."""
 
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from html import escape
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -32,6 +35,7 @@ from orchestration.lib.governance.disclosure_log import (
     verify_chain,
 )
 from orchestration.lib.governance.svg import layered_graph, stacked_bars
+from orchestration.lib.templating import html_environment
 
 SECTIONS = [
     ("agreements", "Agreement registry"),
@@ -58,31 +62,6 @@ LAYERS = [
     "release_institution",
 ]
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f5f6f8}
-header{background:#1f3b57;color:#fff;padding:18px 32px}header h1{margin:0 0 4px;font-size:22px}
-header p{margin:0;opacity:.85;font-size:13px}nav{padding:8px 32px;background:#e8ecf1;font-size:13px}
-nav a{margin-right:14px;color:#1f3b57}main{padding:8px 32px 40px;max-width:1250px}
-section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:6px 20px 16px;margin:18px 0}
-h2{font-size:18px;border-bottom:1px solid #e3e7ec;padding-bottom:6px}h3{font-size:15px;margin:16px 0 6px}
-table{border-collapse:collapse;font-size:12.5px;margin:6px 0}th,td{border:1px solid #dde2e8;padding:3px 7px;
-text-align:left;vertical-align:top}th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#1e7a44;font-weight:600}.bad{color:#b3261e;font-weight:600}.warn{color:#9a6400;font-weight:600}
-.muted{color:#6b7785}.scroll{max-height:420px;overflow:auto}code{font-size:12px}
-.svg-title{font-size:13px;font-weight:600;fill:#1d2733}.svg-label{font-size:11px;fill:#333}
-.svg-layer{font-size:12px;font-weight:600;fill:#1f3b57}.graph .node rect{fill:#eef2f6;stroke:#8da2b8}
-.graph .node text{font-size:10.5px;fill:#1d2733}.graph .node.hot rect{fill:#fbe3e0;stroke:#c4473a}
-.graph .edge{fill:none;stroke:#b5c2cf;stroke-width:1}.graph .edge.hot{stroke:#c4473a;stroke-width:1.8}
-.graph .guard rect{fill:#1e7a44}.figure{overflow-x:auto;margin:8px 0}
-"""
-
-# after layout, each section and picture records its rendered size (read back by the test)
-SCRIPT = """
-document.querySelectorAll('section').forEach(function(s){s.dataset.renderedHeight=Math.round(s.getBoundingClientRect().height)});
-document.querySelectorAll('svg').forEach(function(s){s.dataset.renderedWidth=Math.round(s.getBoundingClientRect().width)});
-document.body.dataset.rendered='yes';
-"""  # noqa: E501
-
 
 @dataclass
 class Report:
@@ -92,30 +71,9 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), cls: str = "") -> str:
-    if not rows:
-        return '<p class="muted">none</p>'
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for i, v in enumerate(row):
-            text = (
-                v
-                if isinstance(v, Markup)
-                else escape("" if v is None else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
-            )
-            cells.append(f'<td class="num">{text}</td>' if i in numeric else f"<td>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="{cls}"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-class Markup(str):
-    """HTML already escaped."""
-
-
-def _status(ok: bool, yes: str, no: str) -> Markup:
-    return Markup(f'<span class="ok">{escape(yes)}</span>' if ok else f'<span class="bad">{escape(no)}</span>')
+def _status(ok: bool, yes: str, no: str) -> dict:
+    """A verdict cell or sentence: the template colours it (ok green, bad red)."""
+    return {"status": "ok" if ok else "bad", "text": yes if ok else no}
 
 
 def _connect(warehouse: Path):
@@ -137,9 +95,12 @@ def _rows(con, sql: str) -> list[tuple]:
 
 
 # ---------------------------------------------------------------- sections
+# Each returns the plain data its template (templates/sections/<id>.html.j2) shows.
+# Table cells are plain values (numbers are formatted by the template) or a status
+# dict {"status": ok|bad|warn|muted, "text": ...} the template colours.
 
 
-def _agreements(con, as_of: dt.date) -> str:
+def _agreements(con, as_of: dt.date) -> dict:
     rows = _rows(
         con,
         "SELECT agreement_id, institution_code, executed_on, expires_on, status, "
@@ -148,14 +109,14 @@ def _agreements(con, as_of: dt.date) -> str:
         "ORDER BY institution_code",
     )
     if not rows:
-        return '<p class="bad">No agreement registry in the warehouse: run <code>sleds build</code>.</p>'
+        return {"missing": True}
     counts: dict[str, int] = {}
     out_rows = []
     for r in rows:
         counts[r[4]] = counts.get(r[4], 0) + 1
         days = (r[3] - as_of).days if r[3] else None
         expiry = f"{r[3]} ({days} days)" if days is not None and 0 <= days <= 180 else str(r[3])
-        status = Markup(f'<span class="{"ok" if r[4] == "active" else "bad"}">{escape(r[4])}</span>')
+        status = {"status": "ok" if r[4] == "active" else "bad", "text": r[4]}
         flags = lambda v: "yes" if v else "no"  # noqa: E731
         out_rows.append(
             [r[0], r[1], str(r[2]), expiry, status, flags(r[5]), flags(r[6]), flags(r[7]), r[8] or "", r[9] or ""]
@@ -166,31 +127,15 @@ def _agreements(con, as_of: dt.date) -> str:
         "SELECT element, audience, academic_year_from, academic_year_to, clause, count(*) "
         "FROM governance.agreement_restrictions GROUP BY ALL ORDER BY ALL",
     )
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return (
-        f"<p>{len(rows)} agreements, status as of {rows[0][10]}: <b>{escape(summary)}</b>; "
-        f"{soon} expire within 180 days.</p>"
-        + _table(
-            [
-                "agreement",
-                "institution",
-                "executed",
-                "expires",
-                "status",
-                "may be named (9(c)(i))",
-                "gender identity at institution level (9(c)(v))",
-                "FERPA blocks honoured (15)",
-                "destruction date",
-                "cancelled",
-            ],
-            out_rows,
-            cls="scroll",
-        )
-        + "<h3>Elements withheld (agreement_restrictions, clause 9(c)(vi))</h3>"
-        + _table(
-            ["element", "audience", "from", "to", "clause", "agreements"], [list(r) for r in restrictions], numeric={5}
-        )
-    )
+    return {
+        "missing": False,
+        "count": len(rows),
+        "status_as_of": rows[0][10],
+        "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+        "expiring_soon": soon,
+        "rows": out_rows,
+        "restrictions": [list(r) for r in restrictions],
+    }
 
 
 def _manifests(releases: Path) -> list[dict]:
@@ -208,7 +153,7 @@ def _manifests(releases: Path) -> list[dict]:
     return found
 
 
-def _releases(releases: Path, disclosures: list[dict]) -> str:
+def _releases(releases: Path, disclosures: list[dict]) -> dict:
     manifests = _manifests(releases)
     by_hash: dict[str, list[dict]] = {}
     for d in disclosures:
@@ -216,9 +161,10 @@ def _releases(releases: Path, disclosures: list[dict]) -> str:
     rows = []
     for m in manifests:
         given = by_hash.get(manifest_sha256(m), [])
-        to = "; ".join(f"{d['recipient']} (#{d['seq']}, {str(d['at'])[:10]})" for d in given) or Markup(
-            '<span class="warn">not in the disclosure log</span>'
-        )
+        to = "; ".join(f"{d['recipient']} (#{d['seq']}, {str(d['at'])[:10]})" for d in given) or {
+            "status": "warn",
+            "text": "not in the disclosure log",
+        }
         tables = m.get("tables", {})
         rows.append(
             [
@@ -246,39 +192,20 @@ def _releases(releases: Path, disclosures: list[dict]) -> str:
         ]
         for d in disclosures
     ]
-    return (
-        f"<p>{len(manifests)} releases in <code>{escape(str(releases))}</code>; {len(disclosures)} disclosures "
-        "logged (releases, publications and project extracts).</p>"
-        + _table(
-            [
-                "release",
-                "audience",
-                "tables",
-                "rows",
-                "clauses relied on",
-                "agreements",
-                "created",
-                "went to (disclosure log)",
-            ],
-            rows,
-            numeric={2, 3, 5},
-            cls="scroll",
-        )
-        + "<h3>Every disclosure, in order</h3>"
-        + _table(
-            ["#", "at (UTC)", "by", "kind", "recipient", "release", "clauses", "institutions", "files"],
-            logged,
-            numeric={0, 7, 8},
-            cls="scroll",
-        )
-    )
+    return {
+        "folder": str(releases),
+        "release_count": len(manifests),
+        "disclosure_count": len(disclosures),
+        "rows": rows,
+        "logged": logged,
+    }
 
 
-def _suppression(releases: Path) -> str:
+def _suppression(releases: Path) -> dict:
     folder = releases / "public"
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
-        return '<p class="muted">No public summary tables have been published yet (releases/public).</p>'
+        return {"published": False}
     manifest = json.loads(manifest_path.read_text())
     status_counts: dict[str, dict[str, int]] = {}
     for file in sorted((folder / "tables").glob("*.parquet")):
@@ -324,42 +251,35 @@ def _suppression(releases: Path) -> str:
         "Share of cells per public table (right: % suppressed)",
     )
     extra = {k: v for k, v in audit.items() if k not in ("cells_checked", "disclosed")}
-    return (
-        f"<p>Policy version {escape(str(manifest.get('policy_version', '?')))}; {verdict}.</p>"
-        + (f'<p class="muted">audit detail: {escape(json.dumps(extra, default=str))}</p>' if extra else "")
-        + f'<div class="figure">{chart}</div>'
-        + _table(
-            ["table", "cells", "published", "recoded", "suppressed", "suppressed share", "suppressed by reason"],
-            rows,
-            numeric={1, 2, 3, 4, 5},
-            cls="scroll",
-        )
-    )
+    return {
+        "published": True,
+        "policy_version": str(manifest.get("policy_version", "?")),
+        "verdict": verdict,
+        "audit_detail": json.dumps(extra, default=str) if extra else "",
+        "chart": chart,
+        "rows": rows,
+    }
 
 
-def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[str, str]:
+def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[dict, dict]:
     """(restricted section, lineage section)."""
     from orchestration.lib.governance import lineage as L
 
     if isinstance(lineage_result, Exception) or lineage_result is None:
-        why = escape(str(lineage_result)[:600]) if lineage_result is not None else "lineage not computed"
-        msg = f'<p class="warn">Column lineage unavailable: {why}</p>'
-        return msg, msg
+        why = str(lineage_result)[:600] if lineage_result is not None else "lineage not computed"
+        return {"unavailable": why}, {"unavailable": why}
     lin = lineage_result
-    parts = [
-        "<p>Traced from the compiled SQL of every dbt model (column-level value flow). A column is "
-        "<b>guarded</b> where its value passes only when the agreement registry does not restrict the element "
-        "for that audience and academic year (<code>agreement_restrictions</code>).</p>"
-    ]
     release_db = home / "releases" / "sleds" / "sleds_release.duckdb"
     data = {}
+    data_error = ""
     if release_db.exists() and warehouse.exists():
         try:
             data = L.restricted_values_in_release(release_db, warehouse)
         except duckdb.Error as exc:
-            parts.append(f'<p class="warn">data check unavailable: {escape(str(exc)[:300])}</p>')
+            data_error = str(exc)[:300]
     hot: set[str] = set()
     guarded_edges: set[tuple[str, str]] = set()
+    elements = []
     for element in L.RESTRICTED_ELEMENTS:
         order = {
             layer: i
@@ -387,28 +307,25 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[str, str]:
                     f"NOT GUARDED or values present ({n})",
                 )
             elif schema == "release_institution":
-                verdict = Markup('<span class="muted">institution mart: the institution\'s own records</span>')
+                verdict = {"status": "muted", "text": "institution mart: the institution's own records"}
             else:
-                verdict = Markup('<span class="muted">internal</span>')
+                verdict = {"status": "muted", "text": "internal"}
             rows.append([schema, r.column.split(".", 1)[1], " → ".join(r.path), verdict])
         in_release = [r for r in reached if r.column.startswith("release_sleds.")]
         ok = all(r.guards for r in in_release) and all(data.get(r.column.split(".", 1)[1], 1) == 0 for r in in_release)
-        parts.append(
-            f"<h3><code>{escape(element)}</code>: {len(reached)} columns reached, "
-            f"{len(in_release)} in the SLEDS release</h3>"
+        elements.append(
+            {
+                "element": element,
+                "reached": len(reached),
+                "in_release": len(in_release),
+                "verdict": _status(
+                    ok,
+                    "stops before the SLEDS release for every restricted year (structure and data agree)",
+                    "the SLEDS release is NOT shown to be protected",
+                ),
+                "rows": rows,
+            }
         )
-        parts.append(
-            "<p>"
-            + _status(
-                ok,
-                "stops before the SLEDS release for every restricted year (structure and data agree)",
-                "the SLEDS release is NOT shown to be protected",
-            )
-            + "</p>"
-        )
-        parts.append(_table(["where", "column", "path from the feed", "at the SLEDS release"], rows, cls="scroll"))
-    if lin.errors:
-        parts.append(f'<p class="warn">lineage gaps: {escape("; ".join(lin.errors[:10]))}</p>')
     # the table-level graph
     relations = {m.relation for m in lin.models.values()} | {d for m in lin.models.values() for d in m.depends_on}
     layers = []
@@ -416,7 +333,9 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[str, str]:
         nodes = sorted(r for r in relations if r.split(".")[0] == layer)
         if nodes:
             layers.append((layer, nodes))
-    edges = [(d, m.relation) for m in lin.models.values() for d in m.depends_on]
+    # sorted: a model's dependencies may come as a set, and the picture (edge drawing
+    # order) should not change from one run to the next
+    edges = sorted((d, m.relation) for m in lin.models.values() for d in m.depends_on)
     graph = layered_graph(
         layers,
         edges,
@@ -425,31 +344,30 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[str, str]:
         title="Tables and models; red: carries gender identity or cumulative debt; "
         "green mark: guarded by the agreement registry",
     )
-    lineage_html = (
-        "<p>Every dbt source and model, left to right in the order data flows (feeds are loaded into <code>raw"
-        "</code> by ingest; the identity stage writes <code>identity</code>; release tables are exported to "
-        "their own files, public tables are made from the marts by the publish stage). The same graph, with "
-        "owners, groups and clause tags, is in the Dagster UI (<code>make ui</code>).</p>"
-        f'<div class="figure">{graph}</div>'
-    )
-    return "".join(parts), lineage_html
+    restricted = {
+        "unavailable": "",
+        "data_error": data_error,
+        "elements": elements,
+        "gaps": "; ".join(lin.errors[:10]) if lin.errors else "",
+    }
+    return restricted, {"unavailable": "", "graph": graph}
 
 
-def _quality(con, home: Path) -> str:
+def _quality(con, home: Path) -> dict:
     feeds = _rows(
         con,
         "SELECT feed, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined), "
         "max(loaded_at) FROM ingest.partition_loads GROUP BY feed ORDER BY feed",
     )
     if not feeds:
-        return '<p class="muted">No loads recorded (ingest.partition_loads).</p>'
+        return {"missing": True}
     rows = [[f, p, r, lo, q, f"{100 * q / r:.2f}%" if r else "", str(at)[:19]] for f, p, r, lo, q, at in feeds]
     bars = stacked_bars(
         [(f, {"published": lo, "suppressed": q}) for f, _, _, lo, q, _ in feeds],
         ["published", "suppressed"],
         "Rows loaded (green) and quarantined (red) per feed",
+        legend={"published": "loaded", "suppressed": "quarantined"},
     )
-    bars = bars.replace(">published<", ">loaded<").replace(">suppressed<", ">quarantined<")
     rules = _rows(
         con,
         "SELECT feed, rule, n FROM (SELECT feed, rule, count(DISTINCT record_token) AS n, row_number() OVER "
@@ -458,24 +376,20 @@ def _quality(con, home: Path) -> str:
     )
     validation = paths.validation_dir() if home is None else home / "validation"
     files = sum(1 for _ in validation.rglob("*.json")) if validation.exists() else 0
-    return (
-        _table(
-            ["feed", "partitions", "rows read", "loaded", "quarantined", "quarantine rate", "last load (UTC)"],
-            rows,
-            numeric={1, 2, 3, 4, 5},
-        )
-        + f'<div class="figure">{bars}</div>'
-        + "<h3>Most frequent quarantine rules (records)</h3>"
-        + _table(["feed", "rule", "records"], [list(r) for r in rules], numeric={2})
-        + f'<p class="muted">{files} validation result files in <code>{escape(str(validation))}</code> (counts per '
-        "expectation, never values).</p>"
-    )
+    return {
+        "missing": False,
+        "rows": rows,
+        "chart": bars,
+        "rules": [list(r) for r in rules],
+        "validation_files": files,
+        "validation_dir": str(validation),
+    }
 
 
-def _linkage(home: Path) -> str:
+def _linkage(home: Path) -> dict:
     path = home / "reports" / "linkage_accuracy.json"
     if not path.exists():
-        return '<p class="muted">No linkage report yet (reports/linkage_accuracy.json).</p>'
+        return {"missing": True}
     data = json.loads(path.read_text())
     run = data.get("run", {})
     counts = run.get("counts", {})
@@ -493,57 +407,39 @@ def _linkage(home: Path) -> str:
         "split_ids",
         "retired_ids",
     ]
-    out = f"<p>Run {escape(str(run.get('run_id', '')))} ({escape(str(run.get('mode', '')))}).</p>" + _table(
-        ["measure", "value"], [[k, counts[k]] for k in keys if k in counts], numeric={1}
-    )
     pairs = acc.get("record_pairs") or {}
-    if pairs:
-        out += "<h3>Accuracy against the synthetic ground truth (record pairs)</h3>" + _table(
-            ["pairs", "precision", "recall", "true pairs", "predicted pairs"],
-            [
-                [
-                    k,
-                    f"{v.get('precision', 0):.4f}",
-                    f"{v.get('recall', 0):.4f}",
-                    v.get("true_pairs"),
-                    v.get("predicted_pairs"),
-                ]
-                for k, v in pairs.items()
-            ],
-            numeric={1, 2, 3, 4},
-        )
-        sub_rows = []
-        for family, groups in (acc.get("record_pairs_by_subgroup") or {}).items():
-            for group, v in groups.items():
-                allp = v.get("all", {})
-                sub_rows.append(
-                    [family, group, v.get("persons"), f"{allp.get('precision', 0):.4f}", f"{allp.get('recall', 0):.4f}"]
-                )
-        out += "<h3>By subgroup (all pairs)</h3>" + _table(
-            ["family", "group", "persons", "precision", "recall"], sub_rows, numeric={2, 3, 4}, cls="scroll"
-        )
-    else:
-        out += '<p class="muted">No ground truth was available for this run: accuracy not measured.</p>'
-    return out
+    pair_rows = [
+        [k, f"{v.get('precision', 0):.4f}", f"{v.get('recall', 0):.4f}", v.get("true_pairs"), v.get("predicted_pairs")]
+        for k, v in pairs.items()
+    ]
+    sub_rows = []
+    for family, groups in (acc.get("record_pairs_by_subgroup") or {}).items():
+        for group, v in groups.items():
+            allp = v.get("all", {})
+            sub_rows.append(
+                [family, group, v.get("persons"), f"{allp.get('precision', 0):.4f}", f"{allp.get('recall', 0):.4f}"]
+            )
+    return {
+        "missing": False,
+        "run_id": str(run.get("run_id", "")),
+        "mode": str(run.get("mode", "")),
+        "counts": [[k, counts[k]] for k in keys if k in counts],
+        "pairs": pair_rows,
+        "subgroups": sub_rows,
+    }
 
 
-def _purges(con) -> str:
+def _purges(con) -> dict:
     rows = _rows(
         con,
         "SELECT institution_code, agreement_id, destruction_date, min(purged_at), sum(rows_deleted), "
         "string_agg(table_name || ': ' || rows_deleted, '; ' ORDER BY table_name) "
         "FROM governance.purge_log GROUP BY ALL ORDER BY 4",
     )
-    if not rows:
-        return "<p>No purges: no agreement has reached its destruction date.</p>"
-    return _table(
-        ["institution", "agreement", "destruction date", "purged at (UTC)", "rows deleted", "by table"],
-        [[r[0], r[1], str(r[2]), str(r[3])[:19], r[4], r[5]] for r in rows],
-        numeric={4},
-    )
+    return {"rows": [[r[0], r[1], str(r[2]), str(r[3])[:19], r[4], r[5]] for r in rows]}
 
 
-def _disclosures(home: Path, result) -> str:
+def _disclosures(home: Path, result) -> dict:
     record = disclosures_by_institution(home)
     verdict = _status(
         result.ok,
@@ -562,46 +458,52 @@ def _disclosures(home: Path, result) -> str:
                 ", ".join(sorted({c for e in entries for c in e.get("clauses", [])})),
             ]
         )
-    return (
-        f"<p>{verdict}. Head hash <code>{escape(result.head_hash)}</code> (note it down: a later report must "
-        "show the same entries before it). Verify any time with <code>sleds audit --verify</code>.</p>"
-        "<h3>Record of disclosures per institution (34 CFR 99.32 style)</h3>"
-        + _table(
-            ["institution", "disclosures", "last", "recipients", "clauses relied on"], rows, numeric={1}, cls="scroll"
-        )
-    )
+    return {"verdict": verdict, "head_hash": result.head_hash, "rows": rows}
 
 
-def _activity(home: Path) -> str:
+def _activity(home: Path) -> dict:
     entries = read_activity(home)
     latest = entries[-60:][::-1]
     by_action: dict[str, int] = {}
     for e in entries:
         by_action[e.get("action", "?")] = by_action.get(e.get("action", "?"), 0) + 1
-    return (
-        f"<p>{len(entries)} entries: "
-        + escape(", ".join(f"{n} {a}" for a, n in sorted(by_action.items())))
-        + ". Latest first:</p>"
-        + _table(
-            ["at (UTC)", "user", "action", "detail"],
+    return {
+        "total": len(entries),
+        "by_action": ", ".join(f"{n} {a}" for a, n in sorted(by_action.items())),
+        "rows": [
             [
-                [
-                    str(e.get("at", ""))[:19],
-                    e.get("user", ""),
-                    e.get("action", ""),
-                    json.dumps(e.get("detail", {}), default=str)[:300],
-                ]
-                for e in latest
-            ],
-            cls="scroll",
-        )
-    )
+                str(e.get("at", ""))[:19],
+                e.get("user", ""),
+                e.get("action", ""),
+                json.dumps(e.get("detail", {}), default=str)[:300],
+            ]
+            for e in latest
+        ],
+    }
 
 
 # ---------------------------------------------------------------- assembly
 
 
-def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
+def _cell(value) -> str:
+    """How a plain table cell reads: integers with thousands separators, None blank."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+@cache
+def _environment():
+    env = html_environment("orchestration.lib.governance")
+    env.filters["cell"] = _cell
+    return env
+
+
+def gather(home: Path, *, lineage_result=None) -> dict:
+    """Everything the report shows, as plain data (section id -> its data); no HTML
+    except the inline SVG pictures, which svg.py escapes and returns as Markup."""
     warehouse = home / "warehouse.duckdb"
     releases = home / "releases"
     chain = verify_chain(home)
@@ -611,13 +513,13 @@ def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
         from orchestration.lib.agreements.registry import as_of_date
 
         as_of = as_of_date()
-        restricted, lineage_html = _restricted(home, warehouse, lineage_result)
+        restricted, lineage_data = _restricted(home, warehouse, lineage_result)
         bodies = {
             "agreements": _agreements(con, as_of),
             "releases": _releases(releases, disclosures),
             "suppression": _suppression(releases),
             "restricted": restricted,
-            "lineage": lineage_html,
+            "lineage": lineage_data,
             "quality": _quality(con, home),
             "linkage": _linkage(home),
             "purges": _purges(con),
@@ -627,21 +529,19 @@ def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
     finally:
         if con is not None:
             con.close()
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
-    sections = "".join(
-        f'<section id="{sid}" data-section="{sid}"><h2>{escape(title)}</h2>{bodies[sid]}</section>'
-        for sid, title in SECTIONS
-    )
-    warehouse_note = "" if con is not None else '<p class="bad">The warehouse could not be opened.</p>'
-    html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SLEDS governance report</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
-        f"<header><h1>SLEDS governance report</h1><p>Generated {now} from <code>{escape(str(home))}</code>; "
-        f"status as of {as_of}. A static file: no server, no network.</p></header><nav>{nav}</nav>"
-        f"<main>{warehouse_note}{sections}</main><script>{SCRIPT}</script></body></html>"
-    )
-    return html, chain.ok
+    return {
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "home": str(home),
+        "as_of": as_of,
+        "warehouse_opened": con is not None,
+        "sections": [{"id": sid, "title": title, "data": bodies[sid]} for sid, title in SECTIONS],
+        "chain_ok": chain.ok,
+    }
+
+
+def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
+    report = gather(home, lineage_result=lineage_result)
+    return _environment().get_template("report.html.j2").render(report), report["chain_ok"]
 
 
 def write_report(

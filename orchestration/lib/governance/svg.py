@@ -1,12 +1,27 @@
-"""Small inline-SVG pictures for the governance report (no JavaScript, no network)."""
+"""Small inline-SVG pictures for the governance report (no JavaScript, no network).
+
+Every text or attribute value put into a picture is escaped here (html.escape, quotes
+included); numbers and the palette are the only other things interpolated. So each
+picture is returned as markupsafe.Markup, which the report's autoescaping template
+inserts as it is."""
 
 from html import escape
+
+from markupsafe import Markup
 
 PALETTE = {"published": "#4c9a6a", "recoded": "#e0a84f", "suppressed": "#c4473a", "other": "#9aa5b1"}
 
 
-def stacked_bars(rows: list[tuple[str, dict[str, int]]], order: list[str], title: str, width: int = 760) -> str:
-    """One horizontal bar per row, split into the shares of `order`'s categories."""
+def stacked_bars(
+    rows: list[tuple[str, dict[str, int]]],
+    order: list[str],
+    title: str,
+    width: int = 760,
+    legend: dict[str, str] | None = None,
+) -> Markup:
+    """One horizontal bar per row, split into the shares of `order`'s categories (each
+    coloured as PALETTE says); `legend` renames categories in the legend only."""
+    legend = legend or {}
     label_w, bar_w, row_h = 300, width - 300 - 70, 22
     height = 40 + row_h * len(rows) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
@@ -30,11 +45,13 @@ def stacked_bars(rows: list[tuple[str, dict[str, int]]], order: list[str], title
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 14}" class="svg-label">{share:.0f}%</text>')
     ly = 30 + row_h * len(rows) + 14
     for j, cat in enumerate(order):
+        shown = legend.get(cat, cat)
         parts.append(f'<rect x="{label_w + j * 120}" y="{ly - 10}" width="12" height="12" '
                      f'fill="{PALETTE.get(cat, PALETTE["other"])}"/>'
-                     f'<text x="{label_w + j * 120 + 16}" y="{ly}" class="svg-label">{escape(cat)}</text>')  # fmt: skip
+                     f'<text x="{label_w + j * 120 + 16}" y="{ly}" class="svg-label">{escape(shown)}</text>'
+                     )  # fmt: skip
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def layered_graph(
@@ -44,7 +61,7 @@ def layered_graph(
     highlight: set[str] = frozenset(),
     guarded: set[tuple[str, str]] = frozenset(),
     title: str = "",
-) -> str:
+) -> Markup:
     """Nodes in columns (one per layer, left to right), edges as curves. Highlighted nodes
     and the edges between them are drawn in red; `guarded` edges get a shield mark."""
     col_w, node_h, gap = 170, 22, 8
@@ -82,4 +99,4 @@ def layered_graph(
             f'<text x="{x + 6}" y="{y + 15}">{escape(short)}</text><title>{escape(node)}</title></g>'
         )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
