@@ -248,17 +248,17 @@ def _machine() -> dict:
 def format_table(results: dict) -> str:
     lines = [f"benchmark: scale {results['scale']}, {results['machine']['cpus']} CPUs, "
              f"{results['machine']['memory_gb']} GB", "",
-             f"{'job':<22}{'step':<34}{'wall s':>9}{'CPU s':>9}{'peak GB':>9}"]  # fmt: skip
+             f"{'job':<22}{'step':<58}{'wall s':>9}{'CPU s':>9}{'peak GB':>9}"]  # fmt: skip
     gen = results.get("generate") or {}
     if "wall_s" in gen:
-        lines.append(f"{'(sleds generate)':<56}{gen['wall_s']:>9}{gen['cpu_s']:>9}{gen['peak_rss_gb']:>9}")
+        lines.append(f"{'(sleds generate)':<80}{gen['wall_s']:>9}{gen['cpu_s']:>9}{gen['peak_rss_gb']:>9}")
     elif gen:
-        lines.append(f"{'(sleds generate)':<56}  {gen.get('skipped', '')}")
+        lines.append(f"{'(sleds generate)':<80}  {gen.get('skipped', '')}")
     for s in results.get("steps", []):
-        lines.append(f"{s['job']:<22}{s['step']:<34}{s['wall_s']:>9}{s['cpu_s']:>9}{s['peak_rss_gb']:>9}")
+        lines.append(f"{s['job']:<22}{s['step']:<58}{s['wall_s']:>9}{s['cpu_s']:>9}{s['peak_rss_gb']:>9}")
     build = results.get("build") or {}
     if build:
-        lines.append(f"{'sleds build (whole process)':<56}{build['wall_s']:>9}{build['cpu_s']:>9}"
+        lines.append(f"{'sleds build (whole process)':<80}{build['wall_s']:>9}{build['cpu_s']:>9}"
                      f"{build['peak_rss_gb']:>9}" + ("  FAILED" if build.get("exit") else ""))  # fmt: skip
     t = results["totals"]
     lines += ["", "against the budgets:"]
@@ -266,7 +266,9 @@ def format_table(results: dict) -> str:
     lines.append(f"  peak memory                   {t['peak_rss_gb']} GB  (budget {BUDGETS['peak_memory_gb']} GB)")
     lines.append(f"  linkage                       {t['linkage_records_per_minute']} records/min "
                  f"(budget {BUDGETS['linkage_records_per_minute']:,})")  # fmt: skip
-    lines.append(f"  suppression + audit           {t['publish_cells']} cells in {t['publish_seconds']} s")
+    seconds = t["publish_seconds"] or {}
+    spent = ", ".join(f"{k} {v} s" for k, v in seconds.items()) if isinstance(seconds, dict) else f"{seconds} s"
+    lines.append(f"  suppression + audit           {t['publish_cells']} cells ({spent})")
     lines.append(f"  overhead ratio                {t['overhead_ratio']}   (budget {BUDGETS['overhead_ratio']})")
     lines.append(
         f"  one new collection            {t['incremental_wall_s']} s   (budget {BUDGETS['incremental_seconds']} s)"
