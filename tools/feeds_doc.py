@@ -1,6 +1,6 @@
 """Render docs/feeds.md from the feed layouts and code sets in seeds/.
 
-Run `python -m orchestration.lib.feeds_doc > docs/feeds.md` after changing a
+Run `python -m tools.feeds_doc > docs/feeds.md` after changing a
 layout; tests/test_feeds_doc.py fails while the document and the generator's
 files disagree.
 """
@@ -31,7 +31,7 @@ HEADER = """# Feed layouts
 This is the contract for the landing folder: the pipeline accepts any folder
 that follows it, and `sleds generate` writes exactly this (a test compares the
 two). Rendered from `seeds/feed_layouts.csv` and `seeds/code_sets.csv` by
-`python -m orchestration.lib.feeds_doc`; edit the seeds, not this page.
+`python -m tools.feeds_doc`; edit the seeds, not this page.
 
 ## Files
 
