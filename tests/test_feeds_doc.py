@@ -4,9 +4,9 @@ writes, column for column, and the layouts in seeds/."""
 import csv
 import re
 
-from tools.feeds_doc import render
 from orchestration.lib.paths import REPO_ROOT
 from orchestration.lib.reference import FEEDS, feed_layout
+from tools.feeds_doc import render
 
 DOC = REPO_ROOT / "docs" / "feeds.md"
 
