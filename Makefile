@@ -45,16 +45,16 @@ SCALE ?= demo
 bench: $(STAMP)
 	$(BIN)/python -m orchestration.lib.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
 
-## lint: Python lint and format check (ruff), SQL style of the dbt models and macros (sqlfluff, .sqlfluff)
+## lint: Python lint and format check (ruff), SQL style of the dbt models (sqlfluff, .sqlfluff)
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration tests tools
 	$(BIN)/ruff format --check orchestration tests tools
-	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+	$(BIN)/sqlfluff lint dbt_project/models
 
 ## fmt: rewrite what `make lint` can fix by itself (ruff format, sqlfluff fix)
 fmt: $(STAMP)
 	$(BIN)/ruff format orchestration tests tools
-	$(BIN)/sqlfluff fix dbt_project/models dbt_project/macros
+	$(BIN)/sqlfluff fix dbt_project/models
 
 ## lock: re-resolve dependencies and rewrite constraints.txt
 lock:
