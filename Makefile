@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export SLEDS_HOME ?= $(CURDIR)/.sleds
 export DAGSTER_HOME := $(SLEDS_HOME)/dagster
 
-.PHONY: demo test ui env lint bench lock clean browser
+.PHONY: demo test ui env lint fmt bench lock clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 1; }
@@ -50,8 +50,16 @@ bench: $(STAMP)
 codegen: $(STAMP)
 	$(BIN)/python -m orchestration.lib.dbt_codegen
 
+## lint: Python lint and format check (ruff), SQL style of the dbt models (sqlfluff, .sqlfluff)
 lint: $(STAMP)
-	$(BIN)/ruff check orchestration tests
+	$(BIN)/ruff check orchestration tests tools
+	$(BIN)/ruff format --check orchestration tests tools
+	$(BIN)/sqlfluff lint dbt_project/models
+
+## fmt: rewrite what `make lint` can fix by itself (ruff format, sqlfluff fix)
+fmt: $(STAMP)
+	$(BIN)/ruff format orchestration tests tools
+	$(BIN)/sqlfluff fix dbt_project/models
 
 ## lock: re-resolve dependencies and rewrite constraints.txt
 lock:

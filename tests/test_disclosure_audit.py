@@ -13,8 +13,8 @@ import pytest
 
 from orchestration.lib.disclosure import AuditError, audit_release, run_suppression, suppress_tables
 from orchestration.lib.disclosure.audit.lp import Need, Target, intervals
-from orchestration.lib.disclosure.bench import benchmark, synthetic_release
-from orchestration.lib.disclosure.cases import all_cases, district, race, table, unit_rows
+from tests.disclosure_cases import all_cases, district, race, table, unit_rows
+from tools.bench_disclosure import benchmark, synthetic_release
 
 EXPECTED = {  # what the audit must find in each naive output
     "a_row_only": {"EXACT"},

@@ -4,9 +4,9 @@ writes, column for column, and the layouts in seeds/."""
 import csv
 import re
 
-from orchestration.lib.feeds_doc import render
 from orchestration.lib.paths import REPO_ROOT
 from orchestration.lib.reference import FEEDS, feed_layout
+from tools.feeds_doc import render
 
 DOC = REPO_ROOT / "docs" / "feeds.md"
 
@@ -36,7 +36,7 @@ def documented_columns() -> dict[str, list[tuple[str, str, bool, bool, bool]]]:
 
 
 def test_document_is_rendered_from_the_current_seeds():
-    assert DOC.read_text() == render(), "run: python -m orchestration.lib.feeds_doc > docs/feeds.md"
+    assert DOC.read_text() == render(), "run: python -m tools.feeds_doc > docs/feeds.md"
 
 
 def test_documented_columns_match_the_layout_seed():

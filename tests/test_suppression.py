@@ -18,9 +18,9 @@ from orchestration.lib.disclosure import (
     run_suppression,
     suppress_tables,
 )
-from orchestration.lib.disclosure.cases import all_cases, district, race, table, unit_rows
 from orchestration.lib.disclosure.percent import code_percent, numerator_range, whole_percent
 from orchestration.lib.paths import SEEDS_DIR
+from tests.disclosure_cases import all_cases, district, race, table, unit_rows
 
 POLICIES = load_policies()
 NCES = POLICIES["nces_2011_603"]

@@ -1,4 +1,4 @@
-"""Statistical disclosure control for published summary tables (issue 7).
+"""Statistical disclosure control for published summary tables.
 
 Pure Python (pandas, numpy, scipy): no Dagster, no dbt. Policies are data in
 `seeds/suppression_policies.csv` and `seeds/suppression_rate_bands.csv`.
@@ -7,7 +7,9 @@ Pure Python (pandas, numpy, scipy): no Dagster, no dbt. Policies are data in
 - `run_suppression` / `suppress_tables`: the engine (engine.py);
 - `audit_release`: the independent LP audit (audit/), which never imports the engine;
 - `load_policies`: the policy seeds (policy.py);
-- `bench.synthetic_release`: a synthetic state-sized release for timing.
+- the synthetic state-sized release that times the engine and audit is a dev tool:
+  `tools/bench_disclosure.py`; the hand-built failure cases are test fixtures:
+  `tests/disclosure_cases.py`.
 """
 
 from orchestration.lib.disclosure.audit import AuditError, AuditResult, audit_release

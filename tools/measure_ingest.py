@@ -1,10 +1,10 @@
 """Measure ingest + validation throughput on chosen partitions (no Dagster).
 
-    python -m orchestration.lib.ingest.measure LANDING HOME FEED:PARTITION [FEED:PARTITION ...]
+    python -m tools.measure_ingest LANDING HOME FEED:PARTITION [FEED:PARTITION ...]
 
 e.g. after `sleds generate --scale state --out /data/state`:
 
-    /usr/bin/time -v python -m orchestration.lib.ingest.measure /data/state/landing /tmp/measure \\
+    /usr/bin/time -v python -m tools.measure_ingest /data/state/landing /tmp/measure \\
         msds:2021-22_fall msds:2021-22_eoy ps_enrollment:FY2022_FA ps_awards:FY2022
 
 Prints rows per second per partition and overall, peak memory, and the Great

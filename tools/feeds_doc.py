@@ -1,7 +1,7 @@
 """Render docs/feeds.md from the feed layouts and code sets in seeds/ (the page
-itself is the template lib/doc_templates/feeds.md.j2).
+itself is the template tools/templates/feeds.md.j2).
 
-Run `python -m orchestration.lib.feeds_doc > docs/feeds.md` after changing a
+Run `python -m tools.feeds_doc > docs/feeds.md` after changing a
 layout; tests/test_feeds_doc.py fails while the document and the generator's
 files disagree.
 """
@@ -44,7 +44,7 @@ def render() -> str:
 
 @cache
 def _template():
-    return text_environment("orchestration.lib", "doc_templates").get_template("feeds.md.j2")
+    return text_environment("tools", "templates").get_template("feeds.md.j2")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Measure the identity stage on an ingested SLEDS_HOME (no Dagster).
 
-    /usr/bin/time -v python -m orchestration.lib.identity.measure HOME [GROUND_TRUTH_DIR] [--retrain]
+    /usr/bin/time -v python -m tools.measure_identity HOME [GROUND_TRUTH_DIR] [--retrain]
 
 e.g. after `sleds generate --scale state --out /data/state` and ingesting it into
 /tmp/state-home. Prints the run's counts and timings per step, records per minute,

@@ -1,6 +1,6 @@
 """A synthetic state-sized release to time suppression and audit.
 
-    python -m orchestration.lib.disclosure.bench --cells 100000
+    python -m tools.bench_disclosure --cells 100000
 
 One population (a fall K-12 collection): state -> districts -> schools, three tables under
 NCES 2011-603 sharing it: enrollment by race (counts), enrollment by grade (counts) and a

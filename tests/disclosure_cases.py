@@ -2,7 +2,7 @@
 
 Each case has the tables of a release, a naive way to suppress them (what a simple
 script does) and, for differencing, an earlier release. The tests show that the audit
-flags every naive output and passes the engine's; `python -m orchestration.lib.disclosure.cases`
+flags every naive output and passes the engine's; `python -m tests.disclosure_cases`
 prints the same comparison.
 """
 
