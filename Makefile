@@ -48,7 +48,7 @@ bench: $(STAMP)
 ## codegen: render the dbt staging models and sources from seeds/feed_layouts.csv
 .PHONY: codegen
 codegen: $(STAMP)
-	$(BIN)/python -m orchestration.lib.dbt_codegen
+	$(BIN)/python -m tools.dbt_codegen
 
 ## lint: Python lint and format check (ruff), SQL style of the dbt models (sqlfluff, .sqlfluff)
 lint: $(STAMP)

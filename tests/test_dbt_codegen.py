@@ -3,10 +3,11 @@ committed files must be exactly what the generator writes now."""
 
 import yaml
 
-from orchestration.lib import dbt_codegen, reference
+from orchestration.lib import reference
 from orchestration.lib.reference import FEEDS, feed_layout
+from tools import dbt_codegen
 
-COMMAND = "python -m orchestration.lib.dbt_codegen (or: make codegen)"
+COMMAND = "python -m tools.dbt_codegen (or: make codegen)"
 
 
 def test_committed_staging_files_are_rendered_from_the_current_layouts():

@@ -1,6 +1,6 @@
 -- Thin typed view over the raw feed: rename nothing, cast text to types, keep
 -- "Not Applicable" distinct from blank. Generated layout: seeds/feed_layouts.csv.
--- Rendered by `make codegen` (orchestration/lib/dbt_codegen.py): edit the seed, not this file.
+-- Rendered by `make codegen` (tools/dbt_codegen.py): edit the seed, not this file.
 select
     record_token,
     source_file,

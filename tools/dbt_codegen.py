@@ -2,10 +2,10 @@
 typed view per feed (models/staging/stg_*.sql), their contracts (_staging.yml) and the
 raw sources (_sources.yml).
 
-    python -m orchestration.lib.dbt_codegen        (or: make codegen)
+    python -m tools.dbt_codegen        (or: make codegen)
 
 rewrites the files that differ; tests/test_dbt_codegen.py fails while a committed file
-and the layout disagree. Edit the seed (or the templates in lib/dbt_templates/), never
+and the layout disagree. Edit the seed (or the templates in tools/templates/dbt/), never
 the generated files.
 
 What the layout does not say is written here once: which logical types become which
@@ -129,8 +129,8 @@ def _environment():
     # dbt's own Jinja ({{ text_value(...) }}) is the output here, so these templates use
     # [[ ]] and [% %] for their own expressions and statements
     env = text_environment(
-        "orchestration.lib",
-        "dbt_templates",
+        "tools",
+        "templates/dbt",
         block_start_string="[%",
         block_end_string="%]",
         variable_start_string="[[",
