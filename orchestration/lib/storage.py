@@ -139,6 +139,12 @@ def release_reader(db: Path, *, warehouse: Path | None = None) -> duckdb.DuckDBP
     return _in_memory(attachments, None)
 
 
+def release_file(db: Path, *, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    """A release's DuckDB file itself, read-only. `sandboxed` turns external access off, so
+    the connection can read no other file (the query tool's guard)."""
+    return duckdb.connect(str(db), read_only=True, config={"enable_external_access": False} if sandboxed else {})
+
+
 def _check_vault_caller(module: str, access: Access) -> None:
     if access not in ("read", "write"):
         raise ValueError(f"vault access is 'read' or 'write', not {access!r}")
@@ -233,11 +239,17 @@ Manifest = dict | Callable[[dict[str, str]], dict]
 
 @dataclass
 class StagedFolder:
-    """A release written and hashed in a staging folder beside where it goes."""
+    """A release written and hashed in a staging folder beside where it goes. The staged
+    folder has the final folder's name (code that describes a release, such as the data
+    dictionary, may name it after its folder) inside a uniquely named container."""
 
     path: Path
     final: Path
     manifest: dict
+
+    @property
+    def container(self) -> Path:
+        return self.path.parent
 
     def swap_in(self) -> None:
         """Replace `final` with the staged folder: the old one is renamed aside, the staged
@@ -254,9 +266,10 @@ class StagedFolder:
                 old.rename(self.final)
             raise
         shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.container, ignore_errors=True)
 
     def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self.container, ignore_errors=True)
 
 
 def stage_release_folder(
@@ -275,15 +288,16 @@ def stage_release_folder(
     final = Path(final)
     parent = Path(staging_parent) if staging_parent is not None else final.parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = parent / f".staging-{final.name}-{uuid.uuid4().hex}"
-    staging.mkdir()
+    container = parent / f".staging-{final.name}-{uuid.uuid4().hex}"
+    staging = container / final.name
+    staging.mkdir(parents=True)
     try:
         write(staging)
         files = hash_folder(staging, unhashed=unhashed)
         content = manifest(files) if callable(manifest) else {**manifest, "files": files}
         (staging / MANIFEST_NAME).write_text(json.dumps(content, indent=2, default=str))
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(container, ignore_errors=True)
         raise
     return StagedFolder(staging, final, content)
 
@@ -315,6 +329,7 @@ __all__ = [
     "bounded_config",
     "canonical_json",
     "hash_folder",
+    "release_file",
     "release_reader",
     "sha256_bytes",
     "sha256_file",

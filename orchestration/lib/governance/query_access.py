@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 
 INTERNAL_SCHEMAS = (
     "raw", "ingest", "identity", "derived", "staging", "intermediate", "marts", "governance", "reference",
@@ -170,7 +170,7 @@ def open_release(release: Release) -> duckdb.DuckDBPyConnection:
             con.execute(f'CREATE TABLE main."{name}" AS SELECT * FROM read_parquet(?)', [str(file)])
         con.execute("SET enable_external_access = false")
     else:
-        con = duckdb.connect(str(release.path), read_only=True, config={"enable_external_access": False})
+        con = storage.release_file(release.path, sandboxed=True)
     con.execute("SET lock_configuration = true")
     return con
 
