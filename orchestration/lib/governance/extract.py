@@ -117,7 +117,7 @@ def write_extract(
         # the dictionary takes the release's name and row counts from the manifest: a first
         # copy without hashes, replaced once the files are hashed
         (staging / storage.MANIFEST_NAME).write_text(json.dumps(content({}), indent=2))
-        dictionary = write_data_dictionary(staging, "release_sleds")
+        dictionary = write_data_dictionary(staging, storage.RELEASE_SLEDS)
         for table in dictionary["tables"].values():  # the extract's ID column is not a research ID
             for col in table["columns"]:
                 if col["name"] == ID_COLUMN:

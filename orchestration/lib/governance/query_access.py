@@ -139,7 +139,7 @@ def check_sql(sql: str, *, internal: bool = False) -> None:
 
 def resolve_release(spec: str | None, home: Path | None = None) -> Release:
     """`sleds` (default), `institution:<code>` or `public` -> the release's file or folder."""
-    releases = (Path(home) if home is not None else paths.sleds_home()) / "releases"
+    releases = paths.releases_dir(home)
     spec = (spec or "sleds").strip()
     if spec == "sleds":
         path = releases / "sleds" / "sleds_release.duckdb"
