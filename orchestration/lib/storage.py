@@ -1,11 +1,12 @@
 """Storage every stage shares: DuckDB connections, schema names, hashing and the
 release-folder writer.
 
-- Connections. `warehouse()` opens the warehouse file itself; `warehouse_attached()`
-  and `release_reader()` give an in-memory connection with the files attached under
-  the aliases the SQL uses (`wh`, `rel`); `warehouse_with_vault()` and `vault()` open
-  the vault. Every function returns a DuckDB connection, which is a context manager:
-  `with storage.warehouse() as con:` closes it on the way out, error or not.
+- Connections. `warehouse()` and `release_file()` open the warehouse or a release file
+  itself; `warehouse_attached()` and `release_reader()` give an in-memory connection
+  with the files attached under the aliases the SQL uses (`wh`, `rel`);
+  `warehouse_with_vault()` and `vault()` open the vault. Every function returns a
+  DuckDB connection, which is a context manager: `with storage.warehouse() as con:`
+  closes it on the way out, error or not.
 - The vault holds names, SSNs, birthdates and state IDs. Only the vault-side stages
   (ingest, identity and its clerical review and accuracy figures, the derived ages,
   the contract re-check and the agreements purge) may open it, each no further than
@@ -13,7 +14,9 @@ release-folder writer.
   `VAULT_CALLERS`: releases, publish, governance queries, reports and extracts are
   built from the warehouse and the releases, and a change that made one of them
   read the vault fails at once with `VaultAccessRefused` instead of quietly moving
-  PII towards a release.
+  PII towards a release. It guards against mistakes in this code base, not against a
+  hostile caller (file permissions do that); tests/test_storage.py also fails if any
+  other module under orchestration/lib attaches the vault itself.
 - Connections that do heavy work in memory (`warehouse_with_vault`, or
   `bounded=True`) get a memory limit and a spill folder (`bounded_config`), because
   DuckDB would otherwise take up to 80% of the machine and keep it.
