@@ -31,14 +31,24 @@ def landing_dir() -> Path:
     return Path(env).resolve() if env else demo_dir() / "landing"
 
 
-def warehouse_path() -> Path:
+def _home(home: Path | None) -> Path:
+    return Path(home) if home is not None else sleds_home()
+
+
+def warehouse_path(home: Path | None = None) -> Path:
     """The warehouse DuckDB file: research-ID keyed data only, never PII."""
-    return sleds_home() / "warehouse.duckdb"
+    return _home(home) / "warehouse.duckdb"
 
 
-def vault_path() -> Path:
-    """The vault DuckDB file: names, SSNs, birthdates and state IDs, nothing else reads it."""
-    return sleds_home() / "vault" / "vault.duckdb"
+def vault_path(home: Path | None = None) -> Path:
+    """The vault DuckDB file: names, SSNs, birthdates and state IDs; only the vault-side
+    stages open it (orchestration.lib.storage.VAULT_CALLERS)."""
+    return _home(home) / "vault" / "vault.duckdb"
+
+
+def spill_dir(home: Path | None = None) -> Path:
+    """Where DuckDB spills working data past its memory limit."""
+    return _home(home) / "tmp"
 
 
 def validation_dir() -> Path:
@@ -50,6 +60,23 @@ def logs_dir() -> Path:
     return sleds_home() / "logs"
 
 
-def releases_dir() -> Path:
+def releases_dir(home: Path | None = None) -> Path:
     """Where each audience's release is written, outside the warehouse file."""
-    return sleds_home() / "releases"
+    return _home(home) / "releases"
+
+
+def sleds_release_dir(home: Path | None = None) -> Path:
+    return releases_dir(home) / "sleds"
+
+
+def sleds_release_db(home: Path | None = None) -> Path:
+    return sleds_release_dir(home) / "sleds_release.duckdb"
+
+
+def institution_marts_dir(home: Path | None = None) -> Path:
+    """One folder per institution code, each with institution_mart.duckdb."""
+    return releases_dir(home) / "institutions"
+
+
+def public_release_dir(home: Path | None = None) -> Path:
+    return releases_dir(home) / "public"

@@ -12,10 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.agreements.registry import Registry
-from orchestration.lib.ingest.load import duckdb_config
+from orchestration.lib.storage import warehouse_with_vault
 
 PURGE_LOG = (
     "CREATE TABLE IF NOT EXISTS wh.governance.purge_log (purged_at TIMESTAMP WITH TIME ZONE, agreement_id VARCHAR, "
@@ -51,10 +49,7 @@ def _exists(con, catalog: str, schema: str, table: str) -> bool:
 def purge_destroyed(registry: Registry, warehouse: Path, vault: Path, landing: Path | None = None) -> PurgeReport:
     report = PurgeReport()
     due = [a for a in registry.agreements if a.status(registry.as_of) == "destroyed"]
-    con = duckdb.connect(config=duckdb_config(warehouse.parent))
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh")
-        con.execute(f"ATTACH '{vault}' AS vault")
+    with warehouse_with_vault(warehouse, vault, vault_access="write") as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS wh.governance")
         con.execute(PURGE_LOG)
         now = dt.datetime.now(dt.UTC)
@@ -73,8 +68,6 @@ def purge_destroyed(registry: Registry, warehouse: Path, vault: Path, landing: P
                 report.landing_files_remaining += sorted(
                     str(p.relative_to(landing)) for p in landing.rglob(f"*_{agreement.institution_code}_*")
                 )
-    finally:
-        con.close()
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration.lib import storage
 from orchestration.lib.agreements.registry import Registry
 
 
@@ -80,10 +81,7 @@ def record_registry_load(registry: Registry, counts: dict) -> None:
 
 def store_registry(registry: Registry, warehouse) -> dict:
     """Write the registry into the warehouse file and log the load; returns status counts."""
-    con = duckdb.connect(str(warehouse))
-    try:
+    with storage.warehouse(warehouse, read_only=False) as con:
         counts = write_registry(con, registry)
-    finally:
-        con.close()
     record_registry_load(registry, counts)
     return counts

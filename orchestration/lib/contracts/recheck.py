@@ -15,14 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.contracts.derived import derived_select
 from orchestration.lib.contracts.sql import row_failures_sql
 from orchestration.lib.contracts.suites import load_rules
 from orchestration.lib.contracts.validate import GxChecker
-from orchestration.lib.ingest.load import duckdb_config
 from orchestration.lib.reference import feed_layout
+from orchestration.lib.storage import warehouse_with_vault
 
 CHUNK_ROWS = 50_000
 
@@ -53,10 +51,7 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
     layout = feed_layout(feed)
     public = [c.name for c in layout if not c.pii]
     pii = [c.name for c in layout if c.pii]
-    con = duckdb.connect(config=duckdb_config(warehouse.parent))
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-        con.execute(f"ATTACH '{vault}' AS vault (READ_ONLY)")
+    with warehouse_with_vault(warehouse, vault, vault_access="read", warehouse_access="read") as con:
         cols = ", ".join([f"r.{_q(c)}" for c in public] + [f"v.{_q(c)}" for c in pii])
         half = sample_rows // 2
         con.execute(
@@ -85,8 +80,6 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
                 [start, start + CHUNK_ROWS],
             ).to_arrow_table()
             checker.check(chunk)
-    finally:
-        con.close()
     gx_found = checker.result.failures
     report.gx_failures, report.sql_failures = len(gx_found), len(sql_found)
     report.only_gx = sorted(gx_found - sql_found)[:10]

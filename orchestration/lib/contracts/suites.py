@@ -49,13 +49,10 @@ def suite_path(feed: str, directory: Path = EXPECTATIONS_DIR) -> Path:
 def suite_sha(feed: str, directory: Path = EXPECTATIONS_DIR) -> str:
     """SHA-256 of the suite file and the code sets it reads: a load is recorded
     against it, so a changed contract revalidates unchanged files."""
-    import hashlib
-
     from orchestration.lib.paths import SEEDS_DIR
+    from orchestration.lib.storage import sha256_bytes
 
-    h = hashlib.sha256(suite_path(feed, directory).read_bytes())
-    h.update((SEEDS_DIR / "code_sets.csv").read_bytes())
-    return h.hexdigest()
+    return sha256_bytes(suite_path(feed, directory).read_bytes(), (SEEDS_DIR / "code_sets.csv").read_bytes())
 
 
 def _resolve(kwargs: dict, where: str) -> dict:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
-from orchestration.lib.ingest.load import duckdb_config
+from orchestration.lib.storage import warehouse_with_vault
 
 # whole years between birth and December 1 of the school year's first calendar year
 AGE_SQL = """
@@ -33,14 +31,9 @@ class AgeReport:
 
 
 def build_record_ages(warehouse: Path, vault: Path) -> AgeReport:
-    con = duckdb.connect(config=duckdb_config(warehouse.parent))
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh")
-        con.execute(f"ATTACH '{vault}' AS vault (READ_ONLY)")
+    with warehouse_with_vault(warehouse, vault, vault_access="read") as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS wh.derived")
         con.execute(AGE_SQL)
         records = con.execute("SELECT count(*) FROM wh.raw.msds").fetchall()[0][0]
         with_age = con.execute("SELECT count(*) FROM wh.derived.msds_record_ages").fetchall()[0][0]
-    finally:
-        con.close()
     return AgeReport(records, with_age)

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.lib.governance._jsonl import (
-    canonical,
     current_user,
     governance_dir,
     last_line,
     locked_append,
     read_lines,
-    sha256_hex,
     utc_now,
 )
+from orchestration.lib.storage import canonical_json, sha256_json
 
 DISCLOSURE_FILE = "disclosure_log.jsonl"
 KINDS = ("release", "publication", "extract")
@@ -36,11 +35,11 @@ def disclosure_log_path(home: Path | None = None) -> Path:
 
 
 def manifest_sha256(manifest: dict) -> str:
-    return sha256_hex(canonical(manifest))
+    return sha256_json(manifest)
 
 
 def entry_hash(entry: dict) -> str:
-    return sha256_hex(canonical({k: v for k, v in entry.items() if k != "hash"}))
+    return sha256_json({k: v for k, v in entry.items() if k != "hash"})
 
 
 def append_disclosure(
@@ -82,7 +81,7 @@ def append_disclosure(
             "prev_hash": prev_hash,
         }
         entry["hash"] = entry_hash(entry)
-        handle.write(canonical(entry).decode("utf-8") + "\n")
+        handle.write(canonical_json(entry).decode("utf-8") + "\n")
     # the witness: outside the lock of this log, inside the activity log's own
     from orchestration.lib.governance.activity_log import record_activity
 

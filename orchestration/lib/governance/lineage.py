@@ -13,7 +13,6 @@ values actually present in a release file.
 Only value flow is traced (a column used in a filter or a join condition is not an edge);
 Python stages downstream of dbt (publish, exports) appear at table level in the report."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -21,14 +20,14 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
+from orchestration.lib.storage import sha256_bytes
 
 RESTRICTED_ELEMENTS = {
     "gender_identity": ["gender_identity_a", "gender_identity_b", "gender_identity_c", "gender_identity_d"],
@@ -89,14 +88,13 @@ class ColumnLineage:
 
 
 def _project_fingerprint(project_dir: Path) -> str:
-    h = hashlib.sha256()
+    chunks: list[bytes] = []
     for name in ("models", "macros", "dbt_project.yml"):
         p = project_dir / name
         for f in sorted([p] if p.is_file() else p.rglob("*") if p.exists() else []):
             if f.is_file():
-                h.update(str(f.relative_to(project_dir)).encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()
+                chunks += [str(f.relative_to(project_dir)).encode(), f.read_bytes()]
+    return sha256_bytes(*chunks)
 
 
 def compiled_manifest(work: Path, project_dir: Path = paths.DBT_PROJECT_DIR) -> dict:
@@ -124,14 +122,11 @@ def compiled_manifest(work: Path, project_dir: Path = paths.DBT_PROJECT_DIR) -> 
 
 def warehouse_schema(warehouse: Path) -> dict[str, dict[str, dict[str, str]]]:
     """{schema: {table: {column: type}}} of the warehouse (read-only)."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
+    with storage.warehouse(warehouse, read_only=True) as con:
         rows = con.execute(
             "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
             "ORDER BY table_schema, table_name, ordinal_position"
         ).fetchall()
-    finally:
-        con.close()
     out: dict = {}
     for schema, table, column, dtype in rows:
         out.setdefault(schema, {}).setdefault(table, {})[column] = dtype
@@ -252,8 +247,8 @@ def column_lineage(
     manifest = compiled_manifest(work)
     schema = warehouse_schema(warehouse)
     models = models_downstream_of(manifest, only_downstream_of) if only_downstream_of else None
-    key = hashlib.sha256(json.dumps([(work / "fingerprint").read_text(), schema, models], sort_keys=True).encode())
-    cache = work / f"column_lineage-{key.hexdigest()[:16]}.json"
+    key = sha256_bytes(json.dumps([(work / "fingerprint").read_text(), schema, models], sort_keys=True).encode())
+    cache = work / f"column_lineage-{key[:16]}.json"
     if cache.exists():
         return ColumnLineage.from_dict(json.loads(cache.read_text()))
     result = build_column_lineage(manifest, schema, models)
@@ -293,10 +288,7 @@ def element_trace(lin: ColumnLineage, element: str) -> list[Reach]:
 def restricted_values_in_release(release_db: Path, warehouse: Path, audience: str = "sleds") -> dict[str, int]:
     """Data check: per release table.column, the non-null values of a restricted element
     in an academic year the registry restricts for `audience` (must all be 0)."""
-    con = duckdb.connect()
-    try:
-        con.execute("ATTACH ? AS rel (READ_ONLY)", [str(release_db)])
-        con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse)])
+    with storage.release_reader(release_db, warehouse=warehouse) as con:
         out: dict[str, int] = {}
         listed = "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'rel' ORDER BY 1"
         tables = [r[0] for r in con.execute(listed).fetchall()]
@@ -314,6 +306,4 @@ def restricted_values_in_release(release_db: Path, warehouse: Path, audience: st
                         [element, audience],
                     ).fetchall()[0][0]
                     out[f"{table}.{column}"] = int(n)
-    finally:
-        con.close()
     return out

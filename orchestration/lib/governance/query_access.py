@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 
 INTERNAL_SCHEMAS = (
     "raw", "ingest", "identity", "derived", "staging", "intermediate", "marts", "governance", "reference",
@@ -139,7 +139,7 @@ def check_sql(sql: str, *, internal: bool = False) -> None:
 
 def resolve_release(spec: str | None, home: Path | None = None) -> Release:
     """`sleds` (default), `institution:<code>` or `public` -> the release's file or folder."""
-    releases = (Path(home) if home is not None else paths.sleds_home()) / "releases"
+    releases = paths.releases_dir(home)
     spec = (spec or "sleds").strip()
     if spec == "sleds":
         path = releases / "sleds" / "sleds_release.duckdb"
@@ -170,7 +170,7 @@ def open_release(release: Release) -> duckdb.DuckDBPyConnection:
             con.execute(f'CREATE TABLE main."{name}" AS SELECT * FROM read_parquet(?)', [str(file)])
         con.execute("SET enable_external_access = false")
     else:
-        con = duckdb.connect(str(release.path), read_only=True, config={"enable_external_access": False})
+        con = storage.release_file(release.path, sandboxed=True)
     con.execute("SET lock_configuration = true")
     return con
 

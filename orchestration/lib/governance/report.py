@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 from orchestration.lib.governance.activity_log import read_activity
 from orchestration.lib.governance.disclosure_log import (
     disclosures_by_institution,
@@ -80,7 +80,7 @@ def _connect(warehouse: Path):
     if not warehouse.exists():
         return None
     try:
-        return duckdb.connect(str(warehouse), read_only=True)
+        return storage.warehouse(warehouse, read_only=True)
     except duckdb.Error:
         return None
 

@@ -26,13 +26,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from orchestration.lib import paths
-from orchestration.lib.ingest.load import duckdb_config
 from orchestration.lib.reference import FEEDS
+from orchestration.lib.storage import warehouse_with_vault
 
 SECTOR_PAIRS = (("k12", "k12"), ("k12", "ps"), ("ps", "ps"))
 
@@ -117,13 +116,8 @@ def compute_accuracy(warehouse: Path, vault: Path, truth_dir: Path | None) -> di
     truth = " UNION ALL ".join(
         f"SELECT '{f}' AS feed, file, row_number, person_id FROM read_parquet('{truth_dir / f}.parquet')" for f in FEEDS
     )
-    con = duckdb.connect(config=duckdb_config(warehouse.parent))
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-        con.execute(f"ATTACH '{vault}' AS vault (READ_ONLY)")
+    with warehouse_with_vault(warehouse, vault, vault_access="read", warehouse_access="read") as con:
         cells = con.execute(RECORDS_SQL.format(truth=truth)).df()
-    finally:
-        con.close()
     cells["all"] = cells["k12"] + cells["ps"]
     out: dict = {"ground_truth": str(truth_dir), "records_evaluated": int(cells["all"].sum()), "record_pairs": {}}
     for a, b in (*SECTOR_PAIRS, ("all", "all")):

@@ -30,8 +30,8 @@ from orchestration.lib.identity import ids, probabilistic, review
 from orchestration.lib.identity.config import Thresholds
 from orchestration.lib.identity.deterministic import deterministic_passes
 from orchestration.lib.identity.standardise import build_entities
-from orchestration.lib.ingest.load import duckdb_config
 from orchestration.lib.reference import FEEDS
+from orchestration.lib.storage import warehouse_with_vault
 
 DETERMINISTIC_WEIGHT = 1000.0  # above any splink weight: deterministic links are applied first
 DECISION_WEIGHT = 2000.0  # a steward's "link" outranks everything
@@ -90,15 +90,6 @@ def _tables(con: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> set[st
     }
 
 
-def connect(warehouse: Path, vault: Path, home: Path) -> duckdb.DuckDBPyConnection:
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    vault.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config=duckdb_config(home))
-    con.execute(f"ATTACH '{warehouse}' AS wh")
-    con.execute(f"ATTACH '{vault}' AS vault")
-    return con
-
-
 def run_identity(
     warehouse: Path,
     vault: Path,
@@ -114,15 +105,12 @@ def run_identity(
     t = thresholds or Thresholds.from_seed()
     report = IdentityReport(new_run_id())
     started = datetime.now(UTC).replace(tzinfo=None)
-    con = connect(warehouse, vault, home)
-    try:
+    with warehouse_with_vault(warehouse, vault, vault_access="write", home=home) as con:
         _run(con, t, report, retrain, rescore, progress)
         con.execute(
             "INSERT INTO vault.identity.runs VALUES (?, ?, ?, ?)",
             [report.run_id, started, datetime.now(UTC).replace(tzinfo=None), json.dumps(report.as_dict())],
         )
-    finally:
-        con.close()
     return report
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.lib import storage
+
 DECISIONS = ("link", "no_link")
 
 VAULT_DDL = """
@@ -38,8 +40,7 @@ def record_decision(vault: Path, key_a: str, key_b: str, decision: str, decided_
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
     key_l, key_r = sorted((key_a, key_b))
-    con = duckdb.connect(str(vault))
-    try:
+    with storage.vault(vault, access="write") as con:
         for statement in VAULT_DDL.replace("vault.", "").split(";\n"):
             if statement.strip():
                 con.execute(statement)
@@ -47,8 +48,6 @@ def record_decision(vault: Path, key_a: str, key_b: str, decision: str, decided_
             "INSERT OR REPLACE INTO identity.review_decisions VALUES (?, ?, ?, ?, ?, ?)",
             [key_l, key_r, decision, decided_by, datetime.now(UTC).replace(tzinfo=None), note],
         )
-    finally:
-        con.close()
 
 
 def refresh_queue(con: duckdb.DuckDBPyConnection, run_id: str) -> int:

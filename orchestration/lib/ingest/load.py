@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib.contracts.derived import derived_select
 from orchestration.lib.contracts.sql import partition_failures_sql, row_failures_sql
 from orchestration.lib.contracts.suites import load_rules, suite_sha
@@ -37,6 +35,7 @@ from orchestration.lib.ingest.partitions import fingerprint
 from orchestration.lib.ingest.read import read_batches
 from orchestration.lib.ingest.schema import ensure_tables
 from orchestration.lib.reference import feed_layout
+from orchestration.lib.storage import warehouse_with_vault
 
 
 @dataclass
@@ -61,15 +60,6 @@ class PartitionReport:
         return self.rows_read == self.rows_loaded + self.rows_quarantined
 
 
-def duckdb_config(home: Path) -> dict:
-    """Bounded memory for the in-process staging database: DuckDB would otherwise
-    take up to 80% of the machine and keep it. Past the limit it spills to disk.
-    SLEDS_DUCKDB_MEMORY overrides the limit (default 4GB)."""
-    spill = home / "tmp"
-    spill.mkdir(parents=True, exist_ok=True)
-    return {"memory_limit": os.environ.get("SLEDS_DUCKDB_MEMORY", "4GB"), "temp_directory": str(spill)}
-
-
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -92,12 +82,7 @@ def ingest_partition(
     public = [c.name for c in layout if not c.pii]
     rules = load_rules(feed)
     report = PartitionReport(feed, key, str(uuid.uuid4()), fingerprint(files), suite_sha=suite_sha(feed))
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    vault.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config=duckdb_config(warehouse.parent))
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh")
-        con.execute(f"ATTACH '{vault}' AS vault")
+    with warehouse_with_vault(warehouse, vault, vault_access="write") as con:
         ensure_tables(con, feed, pii, public)
         previous = con.execute(
             "SELECT batch_id, files, suite_sha FROM wh.ingest.partition_loads WHERE feed = ? AND partition_key = ? "
@@ -169,8 +154,6 @@ def ingest_partition(
             [key, report.batch_id],
         )
         _verify_accounting(con, feed, key, report)
-    finally:
-        con.close()
     report.seconds = round(time.monotonic() - began, 2)
     return report
 

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from pathlib import Path
 
 from orchestration.lib.ingest.landing import LandingFile
+from orchestration.lib.storage import sha256_file
 
 
 def partition_key(f: LandingFile) -> str:
@@ -28,14 +27,6 @@ def group_by_partition(files: list[LandingFile]) -> dict[str, list[LandingFile]]
     for f in files:
         groups[partition_key(f)].append(f)
     return {k: sorted(v, key=lambda f: f.relpath) for k, v in sorted(groups.items())}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint(files: list[LandingFile]) -> dict[str, str]:

@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from orchestration.lib import storage
 from orchestration.lib.contracts.suites import suite_sha
 from orchestration.lib.ingest.landing import discover
 from orchestration.lib.ingest.partitions import fingerprint, group_by_partition
@@ -24,8 +23,7 @@ class PlannedPartition:
 def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
     loaded: dict[tuple[str, str], dict] = {}
     if warehouse.exists():
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
+        with storage.warehouse(warehouse, read_only=True) as con:
             exists = con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
             ).fetchone()[0]
@@ -35,8 +33,6 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
                     "FROM ingest.partition_loads GROUP BY ALL"
                 ).fetchall():
                     loaded[(feed, key)] = (json.loads(files), sha)
-        finally:
-            con.close()
     out = []
     for feed in FEEDS:
         contract = suite_sha(feed)

@@ -11,11 +11,9 @@ Layout (SLEDS_HOME/releases/public/):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from orchestration.lib.disclosure.engine import run_suppression
 from orchestration.lib.disclosure.tables import OUTPUT_COLUMNS, SummaryTable
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.export import code_version
+from orchestration.lib.storage import sha256_bytes, write_release_folder
 
 PUBLIC_CLAUSES = ["9(c)(i)", "9(c)(iii)", "9(c)(iv)", "9(c)(v)", "Attachment B"]
 # public columns: the structure and what is shown; never the true values
@@ -48,15 +47,9 @@ class Publication:
     manifest: dict = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def policy_version() -> str:
-    h = hashlib.sha256()
-    for name in ("suppression_policies.csv", "suppression_rate_bands.csv", "publish_tables.csv"):
-        h.update((paths.SEEDS_DIR / name).read_bytes())
-    return h.hexdigest()[:16]
+    names = ("suppression_policies.csv", "suppression_rate_bands.csv", "publish_tables.csv")
+    return sha256_bytes(*((paths.SEEDS_DIR / name).read_bytes() for name in names))[:16]
 
 
 def prior_publications(public: Path) -> list[pd.DataFrame]:
@@ -95,29 +88,26 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
         pub.tables[table_id] = len(group)
         pub.suppression[table_id] = {str(k): int(v) for k, v in group["reason"].value_counts().items()}
 
-    staging = public.parent / f".staging-public-{uuid.uuid4().hex}"
-    (staging / "tables").mkdir(parents=True)
-    for table_id, group in cells.groupby("table_id"):
-        out = group[PUBLIC_COLUMNS].reset_index(drop=True)
-        out.to_csv(staging / "tables" / f"{table_id}.csv", index=False)
-        out.to_parquet(staging / "tables" / f"{table_id}.parquet", index=False)
-    audit_out = audit.cells.drop(columns=[c for c in AUDIT_COLUMNS_DROPPED if c in audit.cells.columns])
-    audit_out.astype({c: str for c in audit_out.columns if audit_out[c].dtype == object}).to_parquet(
-        staging / "audit.parquet", index=False
-    )
     created = dt.datetime.now(dt.UTC)
-    history = staging / "history"
-    history.mkdir()
-    if (public / "history").exists():
-        for old in (public / "history").glob("*.parquet"):
-            shutil.copy2(old, history / old.name)
-    cells[PUBLIC_COLUMNS].to_parquet(history / f"{created:%Y%m%dT%H%M%S}_{run_id[:8]}.parquet", index=False)
-    write_data_dictionary(staging, "public")
-    files = {
-        str(p.relative_to(staging)): _sha256(p)
-        for p in sorted(staging.rglob("*"))
-        if p.is_file() and not str(p.relative_to(staging)).startswith("history")
-    }
+
+    def write(staging: Path) -> None:
+        (staging / "tables").mkdir()
+        for table_id, group in cells.groupby("table_id"):
+            out = group[PUBLIC_COLUMNS].reset_index(drop=True)
+            out.to_csv(staging / "tables" / f"{table_id}.csv", index=False)
+            out.to_parquet(staging / "tables" / f"{table_id}.parquet", index=False)
+        audit_out = audit.cells.drop(columns=[c for c in AUDIT_COLUMNS_DROPPED if c in audit.cells.columns])
+        audit_out.astype({c: str for c in audit_out.columns if audit_out[c].dtype == object}).to_parquet(
+            staging / "audit.parquet", index=False
+        )
+        history = staging / "history"
+        history.mkdir()
+        if (public / "history").exists():
+            for old in (public / "history").glob("*.parquet"):
+                shutil.copy2(old, history / old.name)
+        cells[PUBLIC_COLUMNS].to_parquet(history / f"{created:%Y%m%dT%H%M%S}_{run_id[:8]}.parquet", index=False)
+        write_data_dictionary(staging, "public")
+
     pub.manifest = {
         "release": "public_summaries",
         "audience": "public",
@@ -130,17 +120,12 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
         "suppression": pub.suppression,
         "audit": pub.audit,
         "clauses": PUBLIC_CLAUSES,
-        "files": files,
+        "files": {},  # the SHA-256 of every file but the history, set by write_release_folder
         "as_of": str(as_of),
         "run_id": run_id,
         "code_version": code_version(),
         "created_at": created.isoformat(),
         "seconds": pub.seconds,
     }
-    (staging / "manifest.json").write_text(json.dumps(pub.manifest, indent=2, default=str))
-    old = public.with_name(f".old-public-{uuid.uuid4().hex[:8]}")
-    if public.exists():
-        public.rename(old)
-    staging.rename(public)
-    shutil.rmtree(old, ignore_errors=True)
+    pub.manifest = write_release_folder(public, write, pub.manifest, unhashed=["history"])
     return pub

@@ -12,21 +12,22 @@ failed export never leaves a half-written release where a reader could take it."
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import shutil
 import subprocess
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from orchestration.lib import paths
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
-
-SLEDS_SCHEMA = "release_sleds"
-INSTITUTION_SCHEMA = "release_institution"
+from orchestration.lib.storage import RELEASE_INSTITUTION as INSTITUTION_SCHEMA
+from orchestration.lib.storage import RELEASE_SLEDS as SLEDS_SCHEMA
+from orchestration.lib.storage import (
+    StagedFolder,
+    attach,
+    stage_release_folder,
+    warehouse_attached,
+    write_release_folder,
+)
 
 
 class ReleaseError(RuntimeError):
@@ -64,14 +65,6 @@ def code_version() -> str:
         return "unknown"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _tables(con, schema: str) -> list[str]:
     return [
         r[0]
@@ -85,10 +78,8 @@ def _tables(con, schema: str) -> list[str]:
 
 def _write(con, folder: Path, selects: dict[str, tuple[str, list]], manifest: ReleaseManifest) -> None:
     """Create folder/<release>.duckdb and parquet/<table>.parquet from the SELECTs."""
-    folder.mkdir(parents=True)
     (folder / "parquet").mkdir()
-    db = folder / f"{manifest.release}.duckdb"
-    con.execute(f"ATTACH '{db}' AS rel")
+    attach(con, folder / f"{manifest.release}.duckdb", "rel", read_only=False)
     try:
         for table, (sql, params) in selects.items():
             con.execute(f"CREATE TABLE rel.main.{table} AS {sql}", params)
@@ -98,53 +89,44 @@ def _write(con, folder: Path, selects: dict[str, tuple[str, list]], manifest: Re
         con.execute("DETACH rel")
 
 
-def _finish(folder: Path, manifest: ReleaseManifest) -> None:
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        manifest.files[str(path.relative_to(folder))] = _sha256(path)
-    (folder / "manifest.json").write_text(json.dumps(manifest.as_dict(), indent=2, default=str))
+def _with_files(manifest: ReleaseManifest):
+    """The manifest's content once storage has hashed the release's files."""
 
+    def content(files: dict[str, str]) -> dict:
+        manifest.files = files
+        return manifest.as_dict()
 
-def _swap_in(staged: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
-    if final.exists():
-        final.rename(old)
-    staged.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    return content
 
 
 def export_sleds_release(
     warehouse: Path, releases: Path, *, run_id: str, as_of: dt.date, clauses: list[str]
 ) -> ReleaseManifest:
-    staging = releases / f".staging-{uuid.uuid4().hex}"
     manifest = ReleaseManifest(
         "sleds_release", "sleds", releases / "sleds", clauses=clauses, as_of=str(as_of), run_id=run_id,
         code_version=code_version(), created_at=dt.datetime.now(dt.UTC).isoformat(),
     )  # fmt: skip
-    con = duckdb.connect()
-    try:
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-        tables = _tables(con, SLEDS_SCHEMA)
-        if not tables:
-            raise ReleaseError("the warehouse has no release_sleds tables: run the marts (dbt) first")
-        _write(con, staging / "sleds", {t: (f"SELECT * FROM wh.{SLEDS_SCHEMA}.{t}", []) for t in tables}, manifest)
-        manifest.agreements = sorted(
-            {
-                r[0]
-                for t in tables
-                if "agreement_id" in [c[0] for c in con.execute(f"DESCRIBE wh.{SLEDS_SCHEMA}.{t}").fetchall()]
-                for r in con.execute(
-                    f"SELECT DISTINCT agreement_id FROM wh.{SLEDS_SCHEMA}.{t} WHERE agreement_id IS NOT NULL"
-                ).fetchall()
-            }
-        )
-    finally:
-        con.close()
-    # researchers get the column definitions with the data (from the dbt docs)
-    write_data_dictionary(staging / "sleds", SLEDS_SCHEMA)
-    _finish(staging / "sleds", manifest)
-    _swap_in(staging / "sleds", releases / "sleds")
-    shutil.rmtree(staging, ignore_errors=True)
+
+    def write(folder: Path) -> None:
+        with warehouse_attached(warehouse, read_only=True) as con:
+            tables = _tables(con, SLEDS_SCHEMA)
+            if not tables:
+                raise ReleaseError("the warehouse has no release_sleds tables: run the marts (dbt) first")
+            _write(con, folder, {t: (f"SELECT * FROM wh.{SLEDS_SCHEMA}.{t}", []) for t in tables}, manifest)
+            manifest.agreements = sorted(
+                {
+                    r[0]
+                    for t in tables
+                    if "agreement_id" in [c[0] for c in con.execute(f"DESCRIBE wh.{SLEDS_SCHEMA}.{t}").fetchall()]
+                    for r in con.execute(
+                        f"SELECT DISTINCT agreement_id FROM wh.{SLEDS_SCHEMA}.{t} WHERE agreement_id IS NOT NULL"
+                    ).fetchall()
+                }
+            )
+        # researchers get the column definitions with the data (from the dbt docs)
+        write_data_dictionary(folder, SLEDS_SCHEMA)
+
+    write_release_folder(releases / "sleds", write, _with_files(manifest))
     return manifest
 
 
@@ -152,63 +134,75 @@ def export_institution_marts(
     warehouse: Path, releases: Path, *, run_id: str, as_of: dt.date, clauses: list[str]
 ) -> tuple[list[ReleaseManifest], dict[str, str]]:
     """One mart per institution with an active agreement; returns (manifests, skipped
-    institution -> reason)."""
+    institution -> reason). Every mart is written and verified before any is swapped in."""
     manifests: list[ReleaseManifest] = []
+    staged: list[StagedFolder] = []
     skipped: dict[str, str] = {}
     root = releases / "institutions"
-    staging = releases / f".staging-{uuid.uuid4().hex}"
-    con = duckdb.connect()
     try:
-        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
-        tables = _tables(con, INSTITUTION_SCHEMA)
-        statuses = dict(con.execute("SELECT institution_code, status FROM wh.governance.agreements").fetchall())
-        present = sorted(
-            {
-                r[0]
-                for t in tables
-                for r in con.execute(f"SELECT DISTINCT institution_code FROM wh.{INSTITUTION_SCHEMA}.{t}").fetchall()
-            }
-        )
-        for code in present:
-            status = statuses.get(code, "missing")
-            if status != "active":
-                skipped[code] = f"agreement {status}"
-                continue
-            manifest = ReleaseManifest(
-                "institution_mart", f"institution:{code}", root / code, clauses=clauses, as_of=str(as_of),
-                run_id=run_id, code_version=code_version(), created_at=dt.datetime.now(dt.UTC).isoformat(),
-            )  # fmt: skip
-            selects = {
-                t: (f"SELECT * FROM wh.{INSTITUTION_SCHEMA}.{t} WHERE institution_code = ?", [code]) for t in tables
-            }
-            _write(con, staging / code, selects, manifest)
-            # verify before publishing: an institution sees its own students only
-            con.execute(f"ATTACH '{staging / code / 'institution_mart.duckdb'}' AS chk (READ_ONLY)")
-            try:
-                for t in tables:
-                    others = con.execute(
-                        f"SELECT count(*) FROM chk.main.{t} WHERE institution_code IS DISTINCT FROM ?", [code]
-                    ).fetchall()[0][0]
-                    if others:
-                        raise ReleaseError(f"institution mart {code}: {t} holds {others} rows of other institutions")
-            finally:
-                con.execute("DETACH chk")
-            manifest.agreements = [a for a, in con.execute(
-                "SELECT agreement_id FROM wh.governance.agreements WHERE institution_code = ?", [code]
-            ).fetchall()]  # fmt: skip
-            write_data_dictionary(staging / code, INSTITUTION_SCHEMA)
-            _finish(staging / code, manifest)
-            manifests.append(manifest)
-    finally:
-        con.close()
+        with warehouse_attached(warehouse, read_only=True) as con:
+            tables = _tables(con, INSTITUTION_SCHEMA)
+            statuses = dict(con.execute("SELECT institution_code, status FROM wh.governance.agreements").fetchall())
+            present = sorted(
+                {
+                    r[0]
+                    for t in tables
+                    for r in con.execute(
+                        f"SELECT DISTINCT institution_code FROM wh.{INSTITUTION_SCHEMA}.{t}"
+                    ).fetchall()
+                }
+            )
+            for code in present:
+                status = statuses.get(code, "missing")
+                if status != "active":
+                    skipped[code] = f"agreement {status}"
+                    continue
+                manifest = ReleaseManifest(
+                    "institution_mart", f"institution:{code}", root / code, clauses=clauses, as_of=str(as_of),
+                    run_id=run_id, code_version=code_version(), created_at=dt.datetime.now(dt.UTC).isoformat(),
+                )  # fmt: skip
+                staged.append(
+                    stage_release_folder(
+                        root / code,
+                        _institution_writer(con, code, tables, manifest),
+                        _with_files(manifest),
+                        staging_parent=releases,  # not under institutions/, where readers list the marts
+                    )
+                )
+                manifests.append(manifest)
+    except BaseException:
+        for folder in staged:
+            folder.discard()
+        raise
     root.mkdir(parents=True, exist_ok=True)
-    for manifest in manifests:
-        code = manifest.audience.split(":", 1)[1]
-        _swap_in(staging / code, root / code)
+    for folder in staged:
+        folder.swap_in()
     # an institution no longer entitled loses its earlier mart
     published = {m.audience.split(":", 1)[1] for m in manifests}
     for old in root.iterdir():
         if old.is_dir() and old.name not in published:
             shutil.rmtree(old)
-    shutil.rmtree(staging, ignore_errors=True)
     return manifests, skipped
+
+
+def _institution_writer(con, code: str, tables: list[str], manifest: ReleaseManifest):
+    def write(folder: Path) -> None:
+        selects = {t: (f"SELECT * FROM wh.{INSTITUTION_SCHEMA}.{t} WHERE institution_code = ?", [code]) for t in tables}
+        _write(con, folder, selects, manifest)
+        # verify before publishing: an institution sees its own students only
+        attach(con, folder / "institution_mart.duckdb", "chk", read_only=True)
+        try:
+            for t in tables:
+                others = con.execute(
+                    f"SELECT count(*) FROM chk.main.{t} WHERE institution_code IS DISTINCT FROM ?", [code]
+                ).fetchall()[0][0]
+                if others:
+                    raise ReleaseError(f"institution mart {code}: {t} holds {others} rows of other institutions")
+        finally:
+            con.execute("DETACH chk")
+        manifest.agreements = [a for a, in con.execute(
+            "SELECT agreement_id FROM wh.governance.agreements WHERE institution_code = ?", [code]
+        ).fetchall()]  # fmt: skip
+        write_data_dictionary(folder, INSTITUTION_SCHEMA)
+
+    return write
