@@ -53,18 +53,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _summary() -> None:
-    import duckdb
+    from orchestration.lib import storage
 
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
-    try:
+    with storage.warehouse() as con:
         rows = con.execute(
             "select schema_name, table_name, estimated_size from duckdb_tables() order by schema_name, table_name"
         ).fetchall()
         views = con.execute(
             "select schema_name, view_name from duckdb_views() where not internal order by schema_name, view_name"
         ).fetchall()
-    finally:
-        con.close()
     _print("")
     _print("warehouse contents:")
     for schema, name, size in rows:

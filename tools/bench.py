@@ -64,9 +64,7 @@ def build_figures(home: Path) -> dict:
 def bare_sql(home: Path) -> dict:
     """The dbt models' compiled SQL, executed directly in DuckDB on a copy of the
     warehouse, in the manifest's dependency order (no dbt, no Dagster)."""
-    import duckdb
-
-    from orchestration.lib import paths
+    from orchestration.lib import paths, storage
     from orchestration.lib.dbt_prepare import ensure_manifest, run_dbt
 
     run_dbt("compile")
@@ -87,16 +85,15 @@ def bare_sql(home: Path) -> dict:
     copy = home / "bench" / "bare.duckdb"
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(paths.warehouse_path(), copy)
-    con = duckdb.connect(str(copy))
-    began = time.monotonic()
-    for uid in order:
-        node = nodes[uid]
-        sql = (paths.DBT_PROJECT_DIR / "target" / "compiled" / "sleds" / node["original_file_path"]).read_text()
-        sql = sql.replace(f'"{paths.warehouse_path().stem}".', f'"{copy.stem}".')
-        kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
-        con.execute(f'CREATE OR REPLACE {kind} "{node["schema"]}"."{node["name"]}" AS {sql}')
-    seconds = time.monotonic() - began
-    con.close()
+    with storage.warehouse(copy, read_only=False) as con:
+        began = time.monotonic()
+        for uid in order:
+            node = nodes[uid]
+            sql = (paths.DBT_PROJECT_DIR / "target" / "compiled" / "sleds" / node["original_file_path"]).read_text()
+            sql = sql.replace(f'"{paths.warehouse_path().stem}".', f'"{copy.stem}".')
+            kind = "VIEW" if node["config"]["materialized"] == "view" else "TABLE"
+            con.execute(f'CREATE OR REPLACE {kind} "{node["schema"]}"."{node["name"]}" AS {sql}')
+        seconds = time.monotonic() - began
     copy.unlink()
     return {"models": len(order), "seconds": round(seconds, 2)}
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
-
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 from orchestration.lib.agreements.registry import as_of_date, load_registry
 from orchestration.lib.governance.disclosure_log import append_disclosure
 from orchestration.lib.publish.release import Publication, publish
@@ -23,11 +21,8 @@ class PublicReport:
 
 
 def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None] = lambda m: None) -> PublicReport:
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
-    try:
+    with storage.warehouse() as con:
         tables = build_summary_tables(con)
-    finally:
-        con.close()
     log(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
     pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date())
     # the public tables disclose summary data of every institution with students in them

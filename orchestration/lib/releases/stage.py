@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
-
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 from orchestration.lib.agreements.checks import SLEDS_SCHEMA, RuleCheck, check_sleds_release, release_allowlist
 from orchestration.lib.agreements.registry import load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
@@ -36,11 +34,8 @@ class InstitutionMartsReport:
 def check_release_tables(only: list[str] | None = None) -> list[RuleCheck]:
     """Every agreement rule on the built `release_sleds` tables (read-only)."""
     allowlist = release_allowlist(ensure_manifest(), SLEDS_SCHEMA)
-    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
-    try:
+    with storage.warehouse() as con:
         return check_sleds_release(con, allowlist, only=only)
-    finally:
-        con.close()
 
 
 def release_sleds(*, run_id: str, clauses: list[str]) -> SledsReleaseReport:
