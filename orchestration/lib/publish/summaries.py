@@ -40,6 +40,12 @@ def table_specs() -> dict[str, dict]:
     return {row["table_id"]: row for row in read_seed("publish_tables")}
 
 
+def upstream_relations() -> list[tuple[str, str]]:
+    """(schema, name) of what the publish stage reads: the seed and every table's model
+    (dbt's asset keys for them, so lineage runs from the marts to the release)."""
+    return [tuple(SEED.split(".")), *((SCHEMA, model_name(t)) for t in table_specs())]
+
+
 def _warehouse_specs(con) -> dict[str, dict]:
     # in the seed's row order (dbt loads the file in order): the engine attributes a cell
     # shared by two tables of one population to the first, so the order is kept
