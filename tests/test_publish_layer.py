@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -22,6 +23,7 @@ from orchestration.lib.publish.summaries import (
     PublishLayerError,
     build_summary_tables,
     check_layer,
+    in_engine_order,
     table_specs,
     upstream_relations,
 )
@@ -95,6 +97,28 @@ def test_a_seed_row_without_its_model_and_a_model_without_its_row_name_what_to_a
     missing_row = r"publish\.pub_c has no row in seeds/publish_tables\.csv: add a row with table_id 'c'"
     with pytest.raises(PublishLayerError, match=missing_row):
         check_layer(specs, {"pub_a", "pub_b", "pub_c"})
+
+
+def test_cells_reach_the_engine_in_one_order_whatever_order_the_warehouse_returns():
+    # the engine breaks ties between equally cheap complements by row order
+    rows = [
+        ("state", "STATE", None, "all", "All Students", 5),
+        ("state", "STATE", None, "sex", "F", 3),
+        ("state", "STATE", None, "sex", "M", 2),
+        ("sector", "SECTOR:a", "STATE", "all", "All Students", 5),
+        ("sector", "SECTOR:a", "STATE", "sex", "F", 3),
+        ("sector", "SECTOR:a", "STATE", "sex", "M", 2),
+        ("institution", "INST:1", "SECTOR:a", "all", "All Students", 4),
+        ("institution", "INST:2", "SECTOR:a", "all", "All Students", 1),
+        ("institution", "INST:1", "SECTOR:a", "sex", "F", 3),
+        ("institution", "INST:1", "SECTOR:a", "sex", "M", 1),
+        ("institution", "INST:2", "SECTOR:a", "sex", "F", 0),
+        ("institution", "INST:2", "SECTOR:a", "sex", "M", 1),
+    ]
+    cells = pd.DataFrame(rows, columns=["level", "unit_id", "parent_unit_id", "grouping", "category", "n"])
+    for seed in range(3):
+        shuffled = cells.sample(frac=1, random_state=seed).reset_index(drop=True)
+        pd.testing.assert_frame_equal(in_engine_order(shuffled), cells)
 
 
 def _project_copy(root: Path) -> Path:

@@ -97,7 +97,7 @@ def _depth(cells: pd.DataFrame) -> pd.Series:
     return cells["unit_id"].map({u: depth(u) for u in parent})
 
 
-def _ordered(cells: pd.DataFrame) -> pd.DataFrame:
+def in_engine_order(cells: pd.DataFrame) -> pd.DataFrame:
     """Top level first, each unit's All Students row before its grid, then units and
     categories by name. The engine breaks ties between equally cheap complementary
     cells by row order, so a fixed order makes a publication reproducible."""
@@ -125,7 +125,7 @@ def _table(spec: dict, frame: pd.DataFrame) -> SummaryTable:
         if len(values) != 1:
             raise PublishLayerError(f"{where}: {col} must be constant over the table, got {len(values)} values")
         extra[col] = _scalar(values[0])
-    cells = _ordered(frame[[c for c in CELL_COLUMNS if c in frame.columns]])
+    cells = in_engine_order(frame[[c for c in CELL_COLUMNS if c in frame.columns]])
     outcome = spec.get("outcome")
     return SummaryTable(
         table_id=table_id,
