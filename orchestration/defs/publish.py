@@ -8,19 +8,15 @@ from orchestration.lib import paths
 from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.publish.release import PUBLIC_CLAUSES, PublicationBlocked
 from orchestration.lib.publish.stage import publish_public
+from orchestration.lib.publish.summaries import upstream_relations
 
 PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
 
 
 @dg.asset(
     key=PUBLIC_KEY,
-    deps=[
-        dg.AssetKey(["marts", "fct_k12_accountability_students"]),
-        dg.AssetKey(["marts", "fct_pathways_hs_to_college"]),
-        dg.AssetKey(["marts", "fct_ps_enrollment"]),
-        dg.AssetKey(["marts", "fct_ps_awards"]),
-        dg.AssetKey(["governance", "agreements"]),
-    ],
+    # the seed rows and their dbt models (publish.pub_<table_id>)
+    deps=[dg.AssetKey(list(relation)) for relation in upstream_relations()],
     group_name="publish",
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],

@@ -23,7 +23,7 @@ from orchestration.lib import paths, storage
 
 INTERNAL_SCHEMAS = (
     "raw", "ingest", "identity", "derived", "staging", "intermediate", "marts", "governance", "reference",
-    "release_sleds", "release_institution", "landing", "wh", "vault",
+    "release_sleds", "release_institution", "publish", "landing", "wh", "vault",
 )  # fmt: skip
 FILE_FUNCTIONS = re.compile(
     r"\b(read_\w+|parquet_\w+|glob|sniff_csv|sqlite_\w+|postgres_\w+|mysql_\w+|iceberg_\w+|delta_\w+|"

@@ -1,0 +1,210 @@
+{#- The cell grid of a public table, in the shape the suppression engine takes
+    (orchestration/lib/disclosure/tables.py): one row per published cell.
+
+    A pub_ model defines its population as a CTE (one row per student) and hands it to
+    publish_grid, which continues the model's `with` list and ends with the final select:
+
+        with students as (select ... ),
+        {{ publish_grid('students', 'k12', 'race_ethnicity', ['population', 'school_year']) }}
+
+    The population CTE carries the hierarchy columns (k12: district, building;
+    institution: sector, institution), `category`, for rates a boolean `outcome`, and the
+    `labels` columns, which are constant over the population (its name and year).
+
+    Every category of the population is listed for every unit, zeros included, so a
+    missing row never says "zero"; each unit also gets its All Students row. -#}
+
+{% macro publish_levels(hierarchy) -%}
+    {%- if hierarchy == 'k12' -%}
+        {%- do return([
+            {'name': 'state', 'unit': "'STATE'", 'parent': none},
+            {'name': 'district', 'unit': "'D:' || district", 'parent': "'STATE'"},
+            {'name': 'school', 'unit': "'S:' || building", 'parent': "'D:' || district"},
+        ]) -%}
+    {%- elif hierarchy == 'institution' -%}
+        {%- do return([
+            {'name': 'state', 'unit': "'STATE'", 'parent': none},
+            {'name': 'sector', 'unit': "'SECTOR:' || sector", 'parent': "'STATE'"},
+            {'name': 'institution', 'unit': "'INST:' || institution", 'parent': "'SECTOR:' || sector"},
+        ]) -%}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("publish_grid: hierarchy must be 'k12' or 'institution', got '" ~ hierarchy ~ "'") }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The latest value of `column` in `relation` (rows matching `where`): a public table
+    shows the most recent year (cohort, fiscal year) its population can be observed in. -#}
+{% macro publish_latest(relation, column, where='true') -%}
+    (select max({{ column }}) from {{ relation }} where {{ where }})
+{%- endmacro %}
+
+
+{#- hierarchy 'institution' names an institution only where `name_if` (an expression over
+    the agreement, alias `a`) holds, with the lone-unnamed rule of
+    publish_named_institutions; a sector whose institutions are not all listed gets
+    children_complete = false (its listed children do not sum to it). -#}
+{% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none) -%}
+{%- set levels = publish_levels(hierarchy) -%}
+{%- set by_institution = hierarchy == 'institution' -%}
+{%- if by_institution and name_if is none -%}
+    {{ exceptions.raise_compiler_error("publish_grid: an institution table needs name_if (which agreements permit naming)") }}
+{%- endif -%}
+_located as (
+    {%- for level in levels %}
+    select
+        '{{ level.name }}' as level,
+        {{ level.unit }} as unit_id,
+        {{ level.parent if level.parent else 'cast(null as string)' }} as parent_unit_id,
+        category,
+        {{ 'outcome' if rate else 'false' }} as outcome
+    from {{ base }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+-- one pass counts every unit x category and every unit's total
+_counted as (
+    select
+        level,
+        unit_id,
+        parent_unit_id,
+        category,
+        grouping(category) as is_unit_total,
+        count(*) as n,
+        sum(case when outcome then 1 else 0 end) as numerator
+    from _located
+    group by grouping sets ((level, unit_id, parent_unit_id, category), (level, unit_id, parent_unit_id))
+),
+
+_categories as (
+    select distinct category from {{ base }}
+),
+
+_grid as (
+    select
+        level,
+        unit_id,
+        parent_unit_id,
+        'all' as grouping,
+        'All Students' as category,
+        n,
+        numerator
+    from _counted
+    where is_unit_total = 1
+    union all
+    select
+        u.level,
+        u.unit_id,
+        u.parent_unit_id,
+        '{{ grouping }}' as grouping,
+        c.category,
+        coalesce(k.n, 0) as n,
+        coalesce(k.numerator, 0) as numerator
+    from _counted as u
+    cross join _categories as c
+    left join _counted as k
+        on
+            k.is_unit_total = 0
+            and k.level = u.level
+            and k.unit_id = u.unit_id
+            and k.parent_unit_id is not distinct from u.parent_unit_id
+            and k.category is not distinct from c.category
+    where u.is_unit_total = 1
+),
+
+{%- if by_institution %}
+
+_named as (
+    {{ publish_named_institutions(base, name_if) }}
+),
+
+_institutions as (
+    select distinct
+        g.parent_unit_id,
+        g.unit_id,
+        _named.institution_code is not null as is_named
+    from _grid as g
+    left join _named on g.unit_id = 'INST:' || _named.institution_code
+    where g.level = 'institution'
+),
+
+_partial_sectors as (
+    select parent_unit_id as unit_id
+    from _institutions
+    group by parent_unit_id
+    having sum(case when is_named then 0 else 1 end) > 0
+),
+
+_cells as (
+    select
+        g.*,
+        _partial_sectors.unit_id is null as children_complete
+    from _grid as g
+    left join _institutions as i on g.unit_id = i.unit_id and g.parent_unit_id = i.parent_unit_id
+    left join _partial_sectors on g.unit_id = _partial_sectors.unit_id
+    where g.level <> 'institution' or i.is_named
+),
+{%- else %}
+
+_cells as (
+    select * from _grid
+),
+{%- endif %}
+
+_labels as (
+    select distinct {{ labels | join(', ') }} from {{ base }}
+)
+
+select
+    {%- for label in labels %}
+    _labels.{{ label }},
+    {%- endfor %}
+    _cells.level,
+    _cells.unit_id,
+    _cells.parent_unit_id,
+    _cells.grouping,
+    _cells.category,
+    cast(_cells.n as bigint) as n
+    {%- if rate %},
+    cast(_cells.numerator as bigint) as numerator
+    {%- endif %}
+    {%- if by_institution %},
+    _cells.children_complete
+    {%- endif %}
+from _cells
+cross join _labels
+{%- endmacro %}
+
+
+{#- Institution codes a sector > institution table may name: those whose agreement
+    permits it (`name_if`, alias `a`), among the institutions with students in `base`
+    (an unnamed institution without rows hides nothing).
+
+    A sector with exactly one unnamed institution would give that institution's numbers
+    away (sector minus the named ones), so the sector's smallest named institution
+    (size_weight, then code) is left unnamed too: the unnamed part of every sector is
+    empty or at least two institutions. -#}
+{% macro publish_named_institutions(base, name_if) -%}
+    select institution_code
+    from (
+        select
+            institution_code,
+            permitted,
+            sum(case when permitted then 0 else 1 end) over (partition by sector) as unnamed_in_sector,
+            row_number() over (partition by sector, permitted order by size_weight, institution_code) as smallest_first
+        from (
+            select
+                a.institution_code,
+                i.sector,
+                coalesce({{ name_if }}, false) as permitted,
+                coalesce(i.size_weight, 0) as size_weight
+            from {{ source('governance', 'agreements') }} as a
+            inner join {{ ref('institutions') }} as i on a.institution_code = i.institution_code
+            where a.institution_code in (select distinct institution from {{ base }})
+        ) as members
+    ) as ranked
+    where permitted and not (unnamed_in_sector = 1 and smallest_first = 1)
+{%- endmacro %}
