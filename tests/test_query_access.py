@@ -142,7 +142,7 @@ def test_institution_mart_and_public(home, capsys, tmp_path):
     (public / "releases" / "public" / "tables").mkdir(parents=True)
     pq.write_table(pa.table({"table_id": ["t1"], "display": ["12"]}), public / "releases/public/tables/t1.parquet")
     with pytest.raises(QueryRefused, match="not available"):
-        resolve_release("public", home)  # the fixture has no public tables
+        resolve_release("public", tmp_path / "nothing built")  # a home with no public tables
     con = open_release(resolve_release("public", public))
     try:
         assert con.execute("select display from t1").fetchall() == [("12",)]
