@@ -48,8 +48,13 @@ class Publication:
 
 
 def policy_version() -> str:
+    """What decides the published cells: the policy seeds and the dbt models and macros
+    that define the tables (models/publish, macros/publish_grid.sql)."""
     names = ("suppression_policies.csv", "suppression_rate_bands.csv", "publish_tables.csv")
-    return sha256_bytes(*((paths.SEEDS_DIR / name).read_bytes() for name in names))[:16]
+    files = [paths.SEEDS_DIR / name for name in names]
+    files += sorted((paths.DBT_PROJECT_DIR / "models" / "publish").glob("*"))
+    files += [paths.DBT_PROJECT_DIR / "macros" / "publish_grid.sql"]
+    return sha256_bytes(*(f.read_bytes() for f in files if f.is_file()))[:16]
 
 
 def prior_publications(public: Path) -> list[pd.DataFrame]:
