@@ -7,6 +7,7 @@ import duckdb
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, check_sleds_release, release_allowlist
+from orchestration.lib.agreements.policy import clauses_for, rule_text
 from orchestration.lib.agreements.registry import clause_tags, load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.governance.disclosure_log import append_disclosure
@@ -14,15 +15,8 @@ from orchestration.lib.releases.export import ReleaseError, export_institution_m
 
 SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
 INSTITUTION_TABLES = ["rel_institution__ps_awards", "rel_institution__ps_enrollment"]
-SLEDS_CLAUSES = ["9(c)(i)", "9(c)(iv)", "9(c)(v)", "9(c)(vi)", "15", "28"]
-RULE_TEXT = {
-    "release_columns_match_allowlist": "9(c)(iv): the table has exactly its contract's columns, none identifying",
-    "release_restricted_elements_withheld": "9(c)(vi): no restricted element in a restricted academic year",
-    "release_gender_identity_institution_permitted": "9(c)(v): gender identity only where the institution permits",
-    "release_institution_identity_permitted": "9(c)(i): institutions named only where they permit it",
-    "release_ferpa_blocks_honoured": "15: students with an honoured FERPA block are left out",
-    "release_agreements_active": "28: every row is covered by an active agreement",
-}
+SLEDS_CLAUSES = clauses_for("sleds")
+INSTITUTION_CLAUSES = clauses_for("institution_mart")
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -31,7 +25,7 @@ def _key(table: str) -> dg.AssetKey:
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(rule, asset=_key(table), blocking=True, description=RULE_TEXT[rule])
+        dg.AssetCheckSpec(rule, asset=_key(table), blocking=True, description=rule_text(rule))
         for table in SLEDS_TABLES
         for rule in RULES
     ],
@@ -103,7 +97,7 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     group_name="release",
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
-    tags={"audience": "institutions", **clause_tags(["9(c)(iii)5", "28"])},
+    tags={"audience": "institutions", **clause_tags(INSTITUTION_CLAUSES)},
     description="One data mart per institution with an active agreement, holding only its own students "
     "(SLEDS_HOME/releases/institutions/<code>); verified to hold no other institution's rows before it is swapped in.",
 )
@@ -112,7 +106,7 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     try:
         manifests, skipped = export_institution_marts(
             paths.warehouse_path(), paths.releases_dir(), run_id=context.run_id, as_of=registry.as_of,
-            clauses=["9(c)(iii)5", "28"],
+            clauses=INSTITUTION_CLAUSES,
         )  # fmt: skip
     except ReleaseError as exc:
         raise dg.Failure(str(exc)) from exc
