@@ -64,11 +64,15 @@ NOT_APPLICABLE = "NA"
 
 
 def feed_layout(feed: str, seeds_dir: Path | None = None) -> tuple[FeedColumn, ...]:
-    return _feed_layout(feed, Path(seeds_dir or paths.SEEDS_DIR))
+    seeds_dir = Path(seeds_dir or paths.SEEDS_DIR)
+    layout = seeds_dir / "feed_layouts.csv"
+    # keyed on the file's state too, so an edited layout is read again
+    stamp = (layout.stat().st_mtime_ns, layout.stat().st_size) if layout.exists() else None
+    return _feed_layout(feed, seeds_dir, stamp)
 
 
 @cache
-def _feed_layout(feed: str, seeds_dir: Path) -> tuple[FeedColumn, ...]:
+def _feed_layout(feed: str, seeds_dir: Path, _stamp: tuple | None) -> tuple[FeedColumn, ...]:
     rows = [r for r in read_seed("feed_layouts", seeds_dir) if r["feed"] == feed]
     if not rows:
         raise KeyError(f"feed {feed!r} has no layout in seeds/feed_layouts.csv (feeds: {FEEDS})")
