@@ -36,6 +36,7 @@ PYTHON_FILES = sorted((ROOT / "orchestration").rglob("*.py"))
 DBT_FILES = sorted(
     p for d in ("models", "macros") for p in (ROOT / "dbt_project" / d).rglob("*") if p.suffix in (".sql", ".yml")
 )
+DOC_FILES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 # a clause id: 9(c)(vi), 9(c)(iii)5, 10(a)(i), or an attachment of the agreement. Not
 # preceded by a word character or a dot, so "34 CFR 99.31(a)(3)" is not one.
 CLAUSE_ID = r"(?<![\w.])\d{1,2}(?:\([a-z]+\))+\d?|Attachment [A-Z]\b"
@@ -63,12 +64,12 @@ def test_the_shipped_policy_has_no_problems_and_cites_only_seeded_clauses():
     assert rows["Attachment B"].source.startswith("003 Attachment B")
 
 
-def test_every_clause_mentioned_in_code_and_dbt_is_a_row_of_the_clause_seed():
-    """Comments, docstrings, descriptions and report prose included: what the committee
-    reads must name a clause the seed defines."""
+def test_every_clause_mentioned_in_code_dbt_and_docs_is_a_row_of_the_clause_seed():
+    """Comments, docstrings, descriptions, report prose and the docs included: what the
+    committee reads must name a clause the seed defines."""
     known = seed_clauses()
     unknown = []
-    for path in [*PYTHON_FILES, *DBT_FILES]:
+    for path in [*PYTHON_FILES, *DBT_FILES, *DOC_FILES]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             for match in CLAUSE_MENTION.findall(line):
                 if match not in known:
