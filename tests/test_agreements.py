@@ -18,7 +18,11 @@ from orchestration.lib.releases.export import export_institution_marts
 from tests.conftest import copy_home
 
 REGISTRY_FILES = (
-    "agreements.csv", "agreement_restrictions.csv", "agreement_clauses.csv", "agreement_rules.csv", "policy_scopes.csv"
+    "agreements.csv",
+    "agreement_restrictions.csv",
+    "agreement_clauses.csv",
+    "agreement_rules.csv",
+    "policy_scopes.csv",
 )
 
 

@@ -117,9 +117,8 @@ def test_the_registry_loader_reports_every_uncited_clause_with_file_and_line(tmp
     (folder / "agreement_clauses.csv").write_text(
         "\n".join(r for r in rows if not r.startswith(("9(c)(iii)5,", "15,"))) + "\n"
     )
-    (folder / "agreement_rules.csv").write_text(
-        (folder / "agreement_rules.csv").read_text().replace("release_agreements_active,28,", "release_agreements_active,29,")
-    )
+    rules = folder / "agreement_rules.csv"
+    rules.write_text(rules.read_text().replace("release_agreements_active,28,", "release_agreements_active,29,"))
     with pytest.raises(AgreementRegistryError) as err:
         load_registry(folder)
     msg = str(err.value)
@@ -278,8 +277,9 @@ def test_one_layout_edit_makes_tags_and_lineage_guard_the_new_element(gpa_restri
         {},
         [
             L.ColumnEdge("raw.ps_enrollment.term_gpa", "staging.stg_ps__enrollment.term_gpa", "copy"),
-            L.ColumnEdge("staging.stg_ps__enrollment.term_gpa", "release_sleds.rel_sleds__ps_enrollment.term_gpa",
-                         "copy"),  # fmt: skip
+            L.ColumnEdge(
+                "staging.stg_ps__enrollment.term_gpa", "release_sleds.rel_sleds__ps_enrollment.term_gpa", "copy"
+            ),
         ],
         [],
     )
@@ -302,7 +302,8 @@ def test_one_layout_edit_makes_the_release_check_see_the_new_element(gpa_restric
         agreement = read_seed("agreements", gpa_restricted)[0]["agreement_id"]
         expected = con.execute(
             "SELECT count(*) FROM release_sleds.rel_sleds__ps_enrollment WHERE agreement_id = ? "
-            "AND academic_year BETWEEN '2021-22' AND '2025-26' AND (term_gpa IS NOT NULL OR cumulative_gpa IS NOT NULL)",
+            "AND academic_year BETWEEN '2021-22' AND '2025-26' "
+            "AND (term_gpa IS NOT NULL OR cumulative_gpa IS NOT NULL)",
             [agreement],
         ).fetchall()[0][0]
         after = checks.check_restricted_elements(con, checks.SLEDS_SCHEMA, "sleds")
@@ -322,7 +323,7 @@ def test_every_code_role_the_sql_uses_is_seeded_with_a_known_code():
     for row in read_seed("msds_code_roles"):
         roles.setdefault(row["role"], []).append(row)
     flag_positions = {r["flag_position"] for r in read_seed("k12_race_subgroups")}
-    for role, rows in roles.items():
+    for rows in roles.values():
         for row in rows:
             if row["code_set"] == "k12_race_subgroups":
                 assert row["code"] in flag_positions, row

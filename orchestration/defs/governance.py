@@ -5,8 +5,8 @@ import dagster as dg
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
-from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.policy import clauses_for
+from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.registry import AgreementRegistryError, clause_tags, load_registry
 from orchestration.lib.agreements.store import store_registry
 

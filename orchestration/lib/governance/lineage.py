@@ -32,7 +32,6 @@ from orchestration.lib import paths
 from orchestration.lib.agreements import policy
 
 
-
 def traced_sources() -> list[str]:
     """The raw feed tables a restricted element arrives in."""
     return sorted({s for sources in policy.restricted_sources().values() for s in sources})
