@@ -19,7 +19,13 @@ from orchestration.lib.dbt_prepare import ensure_manifest, run_dbt
 from orchestration.lib.releases.export import export_institution_marts
 from tests.conftest import copy_home
 
-REGISTRY_FILES = ("agreements.csv", "agreement_restrictions.csv", "agreement_clauses.csv")
+REGISTRY_FILES = (
+    "agreements.csv",
+    "agreement_restrictions.csv",
+    "agreement_clauses.csv",
+    "agreement_rules.csv",
+    "policy_scopes.csv",
+)
 
 
 def registry_copy(folder):

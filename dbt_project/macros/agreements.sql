@@ -2,7 +2,7 @@
     change (a date, a permission) changes the release with no code change. -#}
 
 {% macro academic_year(fiscal_year) -%}
-    cast({{ fiscal_year }} - 1 as varchar) || '-' || lpad(cast({{ fiscal_year }} % 100 as varchar), 2, '0')
+    cast({{ fiscal_year }} - 1 as string) || '-' || lpad(cast({{ fiscal_year }} % 100 as string), 2, '0')
 {%- endmacro %}
 
 {#- true when the agreement withholds `element` from `audience` in the row's academic year -#}

@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
+from orchestration.lib.agreements.policy import clauses_for
 from orchestration.lib.agreements.purge import purge_destroyed
 from orchestration.lib.agreements.registry import AgreementRegistryError, clause_tags, load_registry
 from orchestration.lib.agreements.store import store_registry
@@ -20,7 +21,7 @@ REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["govern
             REGISTRY_KEYS[0],
             group_name="governance",
             owners=["team:governance-committee"],
-            tags=clause_tags(["9(c)(i)", "9(c)(v)", "13", "15", "21", "28"]),
+            tags=clause_tags(clauses_for("agreement_registry")),
             description="Data sharing agreements (seeds/agreements.csv), validated, with each agreement's status "
             "(active, expired, cancelled, destroyed) on the build's as-of day.",
         ),
@@ -28,7 +29,7 @@ REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["govern
             REGISTRY_KEYS[1],
             group_name="governance",
             owners=["team:governance-committee"],
-            tags=clause_tags(["9(c)(vi)"]),
+            tags=clause_tags(clauses_for("agreement_restrictions")),
             description="Elements withheld from an audience for a range of academic years "
             "(seeds/agreement_restrictions.csv).",
         ),
@@ -60,7 +61,7 @@ class PurgeConfig(dg.Config):
     group_name="governance",
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
-    tags={**clause_tags(["21"]), "pii": "writes-vault"},
+    tags={**clause_tags(clauses_for("purges")), "pii": "writes-vault"},
     description="Clause 21: deletes every record of an institution whose destruction date has come from the "
     "warehouse and the vault (releases follow on the next export) and logs it in governance.purge_log.",
 )

@@ -5,6 +5,7 @@ import dagster as dg
 
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_allowlist
+from orchestration.lib.agreements.policy import clauses_for, rule_text
 from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.releases.export import ReleaseError
@@ -17,16 +18,8 @@ from orchestration.lib.releases.stage import (
 
 SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
 INSTITUTION_TABLES = ["rel_institution__ps_awards", "rel_institution__ps_enrollment"]
-SLEDS_CLAUSES = ["9(c)(i)", "9(c)(iv)", "9(c)(v)", "9(c)(vi)", "15", "28"]
-INSTITUTION_CLAUSES = ["9(c)(iii)5", "28"]
-RULE_TEXT = {
-    "release_columns_match_allowlist": "9(c)(iv): the table has exactly its contract's columns, none identifying",
-    "release_restricted_elements_withheld": "9(c)(vi): no restricted element in a restricted academic year",
-    "release_gender_identity_institution_permitted": "9(c)(v): gender identity only where the institution permits",
-    "release_institution_identity_permitted": "9(c)(i): institutions named only where they permit it",
-    "release_ferpa_blocks_honoured": "15: students with an honoured FERPA block are left out",
-    "release_agreements_active": "28: every row is covered by an active agreement",
-}
+SLEDS_CLAUSES = clauses_for("sleds")
+INSTITUTION_CLAUSES = clauses_for("institution_mart")
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -35,7 +28,7 @@ def _key(table: str) -> dg.AssetKey:
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(rule, asset=_key(table), blocking=True, description=RULE_TEXT[rule])
+        dg.AssetCheckSpec(rule, asset=_key(table), blocking=True, description=rule_text(rule))
         for table in SLEDS_TABLES
         for rule in RULES
     ],

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from orchestration.lib.paths import SEEDS_DIR
+from orchestration.lib import paths
 
 
-def read_seed(name: str, seeds_dir: Path = SEEDS_DIR) -> list[dict[str, str]]:
+def read_seed(name: str, seeds_dir: Path | None = None) -> list[dict[str, str]]:
     """Rows of `seeds/<name>.csv` as dicts of strings (codes keep leading zeros)."""
-    path = seeds_dir / f"{name}.csv"
+    path = Path(seeds_dir or paths.SEEDS_DIR) / f"{name}.csv"
     if not path.exists():
         raise FileNotFoundError(f"seed file {path} is missing")
     with path.open(newline="", encoding="utf-8") as handle:
@@ -51,6 +51,8 @@ class FeedColumn:
     not_applicable_allowed: bool
     pii: bool
     description: str
+    # the element the agreement may withhold that this column carries (agreement_restrictions.csv)
+    restricted_element: str = ""
 
 
 FEEDS = ("msds", "ps_enrollment", "ps_awards")
@@ -61,9 +63,17 @@ FEEDS = ("msds", "ps_enrollment", "ps_awards")
 NOT_APPLICABLE = "NA"
 
 
+def feed_layout(feed: str, seeds_dir: Path | None = None) -> tuple[FeedColumn, ...]:
+    seeds_dir = Path(seeds_dir or paths.SEEDS_DIR)
+    layout = seeds_dir / "feed_layouts.csv"
+    # keyed on the file's state too, so an edited layout is read again
+    stamp = (layout.stat().st_mtime_ns, layout.stat().st_size) if layout.exists() else None
+    return _feed_layout(feed, seeds_dir, stamp)
+
+
 @cache
-def feed_layout(feed: str) -> tuple[FeedColumn, ...]:
-    rows = [r for r in read_seed("feed_layouts") if r["feed"] == feed]
+def _feed_layout(feed: str, seeds_dir: Path, _stamp: tuple | None) -> tuple[FeedColumn, ...]:
+    rows = [r for r in read_seed("feed_layouts", seeds_dir) if r["feed"] == feed]
     if not rows:
         raise KeyError(f"feed {feed!r} has no layout in seeds/feed_layouts.csv (feeds: {FEEDS})")
     cols = tuple(
@@ -78,6 +88,7 @@ def feed_layout(feed: str) -> tuple[FeedColumn, ...]:
             not_applicable_allowed=r["not_applicable_allowed"] == "Y",
             pii=r["pii"] == "Y",
             description=r["description"],
+            restricted_element=r["restricted_element"].strip(),
         )
         for r in rows
     )

@@ -1,7 +1,8 @@
-"""Recompute every agreement rule on a built release. Each check names the clause it
-enforces; a failing check stops publication (Dagster blocking asset checks, and the
-export refuses to write). Pure SQL over the release tables and the registry tables,
-independent of the SQL that built the release."""
+"""Recompute every agreement rule on a built release. Each check reports the clause its
+rule enforces (seeds/agreement_rules.csv); a failing check stops publication (Dagster
+blocking asset checks, and the export refuses to write). Pure SQL over the release
+tables and the registry tables, independent of the SQL that built the release; the
+columns of each restricted element come from seeds/feed_layouts.csv."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.lib.agreements import policy
 from orchestration.lib.reference import FEEDS, feed_layout
 
 SLEDS_SCHEMA = "release_sleds"
 INSTITUTION_SCHEMA = "release_institution"
-ELEMENT_COLUMNS = {
-    "gender_identity": ["gender_identity_a", "gender_identity_b", "gender_identity_c", "gender_identity_d"],
-    "cumulative_debt": ["cumulative_debt"],
-}
 # never in any release: direct identifiers and record-level lineage back to the vault
 FORBIDDEN_COLUMNS = sorted(
     {c.name for feed in FEEDS for c in feed_layout(feed) if c.pii} | {"record_token", "source_file", "source_row"}
@@ -30,6 +28,10 @@ class RuleCheck:
     passed: bool
     violations: int
     detail: str
+
+
+def _result(rule: str, violations: int, detail: str) -> RuleCheck:
+    return RuleCheck(rule, policy.rule_clause(rule), violations == 0, violations, detail)
 
 
 def release_allowlist(manifest_path: Path, schema: str) -> dict[str, list[str]]:
@@ -83,8 +85,8 @@ def check_columns(con, schema: str, allowlist: dict[str, list[str]], only: list[
         forbidden = [c for c in cols if c in FORBIDDEN_COLUMNS]
         if forbidden:
             problems.append(f"{table}: identifying columns {forbidden}")
-    return RuleCheck(
-        "release_columns_match_allowlist", "9(c)(iv)", not problems, len(problems),
+    return _result(
+        "release_columns_match_allowlist", len(problems),
         "; ".join(problems) or "every release table has exactly its contract's columns, none identifying",
     )  # fmt: skip
 
@@ -100,7 +102,7 @@ def check_restricted_elements(con, schema: str, audience: str, only: list[str] |
         cols = set(_columns(con, schema, table))
         if not {"agreement_id", "academic_year"} <= cols:
             continue
-        for element, element_cols in ELEMENT_COLUMNS.items():
+        for element, element_cols in policy.restricted_columns().items():
             present = [c for c in element_cols if c in cols]
             if not present:
                 continue
@@ -115,8 +117,8 @@ def check_restricted_elements(con, schema: str, audience: str, only: list[str] |
             if n:
                 where.append(f"{table}.{element}: {n} rows")
             violations += n
-    return RuleCheck(
-        "release_restricted_elements_withheld", "9(c)(vi)", violations == 0, violations,
+    return _result(
+        "release_restricted_elements_withheld", violations,
         "; ".join(where) or f"{len(restrictions)} restrictions hold: no restricted value in a restricted year",
     )  # fmt: skip
 
@@ -125,7 +127,7 @@ def check_gender_identity_permission(con, schema: str, only: list[str] | None = 
     violations, where = 0, []
     for table in _tables(con, schema, only):
         cols = set(_columns(con, schema, table))
-        present = [c for c in ELEMENT_COLUMNS["gender_identity"] if c in cols]
+        present = [c for c in policy.restricted_columns()["gender_identity"] if c in cols]
         if not present or "agreement_id" not in cols:
             continue
         any_value = " OR ".join(f"t.{c} IS NOT NULL" for c in present)
@@ -137,8 +139,8 @@ def check_gender_identity_permission(con, schema: str, only: list[str] | None = 
         if n:
             where.append(f"{table}: {n} rows")
         violations += n
-    return RuleCheck(
-        "release_gender_identity_institution_permitted", "9(c)(v)", violations == 0, violations,
+    return _result(
+        "release_gender_identity_institution_permitted", violations,
         "; ".join(where) or "gender identity appears only where the institution permits it",
     )  # fmt: skip
 
@@ -159,8 +161,8 @@ def check_institution_identity(con, schema: str, only: list[str] | None = None) 
             if n:
                 where.append(f"{table}.{col}: {n} rows")
             violations += n
-    return RuleCheck(
-        "release_institution_identity_permitted", "9(c)(i)", violations == 0, violations,
+    return _result(
+        "release_institution_identity_permitted", violations,
         "; ".join(where) or "institutions are named only where they permit it",
     )  # fmt: skip
 
@@ -188,8 +190,8 @@ def check_ferpa_blocks(con, schema: str, only: list[str] | None = None) -> RuleC
         if n:
             where.append(f"{table}: {n} blocked student-years")
         violations += n
-    return RuleCheck(
-        "release_ferpa_blocks_honoured", "15", violations == 0, violations,
+    return _result(
+        "release_ferpa_blocks_honoured", violations,
         "; ".join(where) or "no student with an honoured FERPA block is in the release",
     )  # fmt: skip
 
@@ -207,29 +209,33 @@ def check_agreements_active(con, schema: str, only: list[str] | None = None) -> 
         for agreement, status, n in rows:
             where.append(f"{table}: {n} rows under {agreement} ({status})")
             violations += n
-    return RuleCheck(
-        "release_agreements_active", "28", violations == 0, violations,
+    return _result(
+        "release_agreements_active", violations,
         "; ".join(where) or "every row is covered by an active agreement",
     )  # fmt: skip
 
 
-RULES = (
-    "release_columns_match_allowlist",
-    "release_restricted_elements_withheld",
-    "release_gender_identity_institution_permitted",
-    "release_institution_identity_permitted",
-    "release_ferpa_blocks_honoured",
-    "release_agreements_active",
-)
+# rule (seeds/agreement_rules.csv) -> its check on the SLEDS release
+SLEDS_CHECKS = {
+    "release_columns_match_allowlist": lambda con, allowlist, only: check_columns(con, SLEDS_SCHEMA, allowlist, only),
+    "release_restricted_elements_withheld": lambda con, allowlist, only: check_restricted_elements(
+        con, SLEDS_SCHEMA, "sleds", only
+    ),
+    "release_gender_identity_institution_permitted": lambda con, allowlist, only: check_gender_identity_permission(
+        con, SLEDS_SCHEMA, only
+    ),
+    "release_institution_identity_permitted": lambda con, allowlist, only: check_institution_identity(
+        con, SLEDS_SCHEMA, only
+    ),
+    "release_ferpa_blocks_honoured": lambda con, allowlist, only: check_ferpa_blocks(con, SLEDS_SCHEMA, only),
+    "release_agreements_active": lambda con, allowlist, only: check_agreements_active(con, SLEDS_SCHEMA, only),
+}
+RULES = tuple(policy.rules())
+_unchecked = sorted(set(RULES) ^ set(SLEDS_CHECKS))
+if _unchecked:  # a rule in the seed with no check, or a check the seed does not list
+    raise policy.PolicyError(f"seeds/agreement_rules.csv and checks.SLEDS_CHECKS disagree on {_unchecked}")
 
 
 def check_sleds_release(con, allowlist: dict[str, list[str]], only: list[str] | None = None) -> list[RuleCheck]:
     """Every rule on the SLEDS release (optionally on some of its tables), in RULES order."""
-    return [
-        check_columns(con, SLEDS_SCHEMA, allowlist, only),
-        check_restricted_elements(con, SLEDS_SCHEMA, "sleds", only),
-        check_gender_identity_permission(con, SLEDS_SCHEMA, only),
-        check_institution_identity(con, SLEDS_SCHEMA, only),
-        check_ferpa_blocks(con, SLEDS_SCHEMA, only),
-        check_agreements_active(con, SLEDS_SCHEMA, only),
-    ]
+    return [SLEDS_CHECKS[rule](con, allowlist, only) for rule in RULES]

@@ -1,16 +1,19 @@
 """Load and validate the agreement registry; compute each agreement's status.
 
-The registry is three CSV files a data steward edits (in `seeds/`, or the folder named
+The registry is the CSV files a data steward edits (in `seeds/`, or the folder named
 by SLEDS_AGREEMENTS_DIR):
 
 - `agreements.csv`: one row per contributing institution's agreement (dates,
   permissions, destruction date);
 - `agreement_restrictions.csv`: elements withheld from an audience for a range of
   academic years (clause 9(c)(vi));
-- `agreement_clauses.csv`: the clauses the release checks cite.
+- the policy (`agreement_clauses.csv`, `agreement_rules.csv`, `policy_scopes.csv`,
+  read by `policy.py`): the clauses, the rule enforcing each, and the clauses each
+  audience and governance asset falls under.
 
 Every problem is reported with its file and line, all at once, so a steward fixes the
-registry in one pass."""
+registry in one pass: a clause cited by a restriction, a rule or a scope that is not a
+row of agreement_clauses.csv is one of them."""
 
 from __future__ import annotations
 
@@ -21,11 +24,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.lib import paths
+from orchestration.lib.agreements.policy import load_policy, policy_dir
 from orchestration.lib.reference import read_seed
 
-RESTRICTABLE_ELEMENTS = ("gender_identity", "cumulative_debt")
-AUDIENCES = ("sleds", "institution_mart", "public")
 _YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -92,7 +93,7 @@ class Registry:
 
 
 def registry_dir() -> Path:
-    return Path(os.environ.get("SLEDS_AGREEMENTS_DIR", paths.SEEDS_DIR))
+    return policy_dir()
 
 
 def as_of_date() -> dt.date:
@@ -149,10 +150,11 @@ def load_registry(folder: Path | None = None, *, as_of: dt.date | None = None) -
         "term_years", "permit_institution_identification", "permit_gender_identity_institution_level",
         "honour_ferpa_block", "destruction_date", "cancelled_on",
     ]  # fmt: skip
-    clauses = {
-        row["clause"]: row["title"]
-        for _, row in _rows(folder / "agreement_clauses.csv", ["clause", "title", "summary"], problems)
-    }
+    policy = load_policy(folder)
+    problems += policy.problems
+    clauses = {c.clause: c.title for c in policy.clauses.values()}
+    elements = list(policy.restricted)
+    audiences = [s.scope for s in policy.scopes.values() if s.kind == "audience"]
     institutions = {r["institution_code"] for r in read_seed("institutions")}
     agreements: list[Agreement] = []
     seen_ids: set[str] = set()
@@ -203,10 +205,13 @@ def load_registry(folder: Path | None = None, *, as_of: dt.date | None = None) -
         where = f"agreement_restrictions.csv line {line}"
         if row["agreement_id"] not in seen_ids:
             problems.append(f"{where}: agreement_id {row['agreement_id']!r} is not in agreements.csv")
-        if row["element"] not in RESTRICTABLE_ELEMENTS:
-            problems.append(f"{where}: element {row['element']!r} is not one of {', '.join(RESTRICTABLE_ELEMENTS)}")
-        if row["audience"] not in AUDIENCES:
-            problems.append(f"{where}: audience {row['audience']!r} is not one of {', '.join(AUDIENCES)}")
+        if row["element"] not in elements:
+            problems.append(
+                f"{where}: element {row['element']!r} is not a restricted_element of seeds/feed_layouts.csv "
+                f"({', '.join(elements)})"
+            )
+        if row["audience"] not in audiences:
+            problems.append(f"{where}: audience {row['audience']!r} is not one of {', '.join(audiences)}")
         _academic_year(row["academic_year_from"], where, "academic_year_from", problems)
         _academic_year(row["academic_year_to"], where, "academic_year_to", problems)
         if row["academic_year_from"] > row["academic_year_to"]:

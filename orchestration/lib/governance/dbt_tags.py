@@ -4,21 +4,18 @@ models hold person-level rows, which carry a restricted element, and under which
 agreement clauses a release model falls.
 
 Sources of truth, in order: the model's dbt `meta` (`sleds_owner`, `sleds_clauses`,
-`pii`), then what the model is (its schema and its columns)."""
+`pii`), then what the model is (its schema and its columns). The clauses of a release
+schema's audience, the clauses a restricted element falls under and the columns of each
+restricted element are the agreement policy's (orchestration/lib/agreements/policy.py)."""
 
 from collections.abc import Mapping
 from typing import Any
 
+from orchestration.lib.agreements import policy
 from orchestration.lib.agreements.registry import clause_tags
 
-RESTRICTED_COLUMNS = {
-    "gender_identity": ("gender_identity_a", "gender_identity_b", "gender_identity_c", "gender_identity_d"),
-    "cumulative_debt": ("cumulative_debt",),
-}
-RELEASE_CLAUSES = {
-    "release_sleds": ["9(c)(i)", "9(c)(iv)", "9(c)(v)", "9(c)(vi)", "15", "28"],
-    "release_institution": ["9(c)(iii)5", "28"],
-}
+# the governance scope whose clauses a model carrying a restricted element falls under
+RESTRICTIONS_SCOPE = "agreement_restrictions"
 
 
 def _meta(props: Mapping[str, Any]) -> dict:
@@ -33,12 +30,13 @@ def governance_tags(props: Mapping[str, Any]) -> dict[str, str]:
     schema = props.get("schema", "")
     if "research_id" in columns:
         tags["person_level"] = "research_id"
-    for element, names in RESTRICTED_COLUMNS.items():
+    for element, names in policy.restricted_columns().items():
         if columns & set(names):
             tags[f"restricted_{element}"] = "guarded_by_registry" if schema == "release_sleds" else "present"
-    clauses = list(RELEASE_CLAUSES.get(schema, []))
-    if any(k.startswith("restricted_") for k in tags) and "9(c)(vi)" not in clauses:
-        clauses.append("9(c)(vi)")
+    audience = policy.release_schemas().get(schema)
+    clauses = policy.clauses_for(audience) if audience else []
+    if any(k.startswith("restricted_") for k in tags):
+        clauses += [c for c in policy.clauses_for(RESTRICTIONS_SCOPE) if c not in clauses]
     clauses += [c for c in meta.get("sleds_clauses", []) or [] if c not in clauses]
     tags.update(clause_tags(clauses))
     if meta.get("pii"):

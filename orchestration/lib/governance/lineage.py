@@ -27,15 +27,28 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
 from orchestration.lib import paths, storage
+from orchestration.lib.agreements import policy
 from orchestration.lib.storage import sha256_bytes
 
-RESTRICTED_ELEMENTS = {
-    "gender_identity": ["gender_identity_a", "gender_identity_b", "gender_identity_c", "gender_identity_d"],
-    "cumulative_debt": ["cumulative_debt"],
-}
-FEED_SOURCES = {"gender_identity": ["raw.ps_enrollment", "raw.ps_awards"], "cumulative_debt": ["raw.ps_awards"]}
-TRACED_SOURCES = sorted({s for sources in FEED_SOURCES.values() for s in sources})
-RELEASE_SCHEMAS = {"release_sleds": "sleds", "release_institution": "institution_mart"}
+
+def traced_sources() -> list[str]:
+    """The raw feed tables a restricted element arrives in."""
+    return sorted({s for sources in policy.restricted_sources().values() for s in sources})
+
+
+def __getattr__(name: str):
+    # RESTRICTED_ELEMENTS (element -> columns), FEED_SOURCES (element -> raw tables),
+    # TRACED_SOURCES and RELEASE_SCHEMAS (release schema -> audience) are read from the
+    # agreement policy on each use, so a seed edit needs no change here
+    computed = {
+        "RESTRICTED_ELEMENTS": policy.restricted_columns,
+        "FEED_SOURCES": policy.restricted_sources,
+        "TRACED_SOURCES": traced_sources,
+        "RELEASE_SCHEMAS": policy.release_schemas,
+    }
+    if name in computed:
+        return computed[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -281,8 +294,8 @@ def trace(lin: ColumnLineage, start: list[str]) -> list[Reach]:
 
 
 def element_trace(lin: ColumnLineage, element: str) -> list[Reach]:
-    columns = RESTRICTED_ELEMENTS[element]
-    return trace(lin, [f"{src}.{c}" for src in FEED_SOURCES[element] for c in columns])
+    columns = policy.restricted_columns()[element]
+    return trace(lin, [f"{src}.{c}" for src in policy.restricted_sources()[element] for c in columns])
 
 
 def restricted_values_in_release(release_db: Path, warehouse: Path, audience: str = "sleds") -> dict[str, int]:
@@ -296,7 +309,7 @@ def restricted_values_in_release(release_db: Path, warehouse: Path, audience: st
             cols = {r[0] for r in con.execute(f"DESCRIBE rel.main.{table}").fetchall()}
             if not {"agreement_id", "academic_year"} <= cols:
                 continue
-            for element, columns in RESTRICTED_ELEMENTS.items():
+            for element, columns in policy.restricted_columns().items():
                 for column in sorted(cols & set(columns)):
                     n = con.execute(
                         f"SELECT count(*) FROM rel.main.{table} t JOIN wh.governance.agreement_restrictions r "

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from orchestration.lib import paths
+from orchestration.lib.agreements.policy import clauses_for
 from orchestration.lib.disclosure.audit import audit_release
 from orchestration.lib.disclosure.engine import run_suppression
 from orchestration.lib.disclosure.tables import OUTPUT_COLUMNS, SummaryTable
@@ -27,7 +28,7 @@ from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.export import code_version
 from orchestration.lib.storage import sha256_bytes, write_release_folder
 
-PUBLIC_CLAUSES = ["9(c)(i)", "9(c)(iii)", "9(c)(iv)", "9(c)(v)", "Attachment B"]
+PUBLIC_CLAUSES = clauses_for("public")  # seeds/policy_scopes.csv
 # public columns: the structure and what is shown; never the true values
 PUBLIC_COLUMNS = OUTPUT_COLUMNS
 AUDIT_COLUMNS_DROPPED = ("true_value",)  # the audit's truth column stays inside the agency

@@ -1,9 +1,10 @@
 -- The PEPE (Primary Education Providing Entity) of each student in each collection.
 -- DOMAIN §2 (enrollment and exit): a record drops the student from its district only
--- when it carries an exit status other than 19 with an exit date before the testing
--- window starts (End of Year: before the count date). Among the records still
--- enrolling the student, the PEPE is the one with the most FTE, then a resident (14)
--- over a part-time nonpublic/home-school record, then the latest enrollment.
+-- when it carries an exit status other than "expected to continue" (19) with an exit
+-- date before the testing window starts (End of Year: before the count date). Among the
+-- records still enrolling the student, the PEPE is the one with the most FTE, then a
+-- resident (14) over a part-time nonpublic/home-school record, then the latest
+-- enrollment. The codes are seeds/msds_code_roles.csv's.
 with calendar as (
     select school_year, upper(collection) as collection, count_date, testing_window_start,
         coalesce(testing_window_start, count_date) as window_start
@@ -16,7 +17,7 @@ records as (
         c.window_start,
         c.testing_window_start,
         coalesce(
-            e.exit_status is not null and e.exit_status <> '19' and e.exit_date < c.window_start, false
+            e.exit_status is not null and e.exit_status <> {{ role_code('exit_status_continuing') }} and e.exit_date < c.window_start, false
         ) as exited_before_window
     from {{ ref('int_msds__effective_records') }} as e
     inner join calendar as c using (school_year, collection)
@@ -27,7 +28,7 @@ ranked as (
         *,
         row_number() over (
             partition by research_id, school_year, collection
-            order by exited_before_window, fte desc nulls last, (residency_code = '14') desc,
+            order by exited_before_window, fte desc nulls last, (residency_code = {{ role_code('residency_resident') }}) desc,
                 enrollment_date desc nulls last, district_code, building_code, record_token
         ) as pepe_rank,
         count(*) over (partition by research_id, school_year, collection) as records_in_collection

@@ -4,7 +4,8 @@
 --    education exit date falls before the testing window starts.
 --  * LEP: reported eligible in the school year (any collection) makes the student LEP
 --    for the whole year; a student stays LEP in later years until exited with reason
---    50 (proficient); other exit reasons leave the student LEP.
+--    50 (proficient, role lep_exit_proficient in seeds/msds_code_roles.csv); other exit
+--    reasons leave the student LEP.
 --  * Economically disadvantaged, homeless, migrant: identified by any record in the
 --    school year from a collection counted on or before the window's collection; once
 --    identified the student stays so for the rest of that year.
@@ -27,7 +28,7 @@ records as (
 ),
 
 students as (
-    select distinct r.research_id, r.school_year, r.school_year_start, w.*  exclude (school_year)
+    select distinct r.research_id, r.school_year, r.school_year_start, w.* except (school_year)
     from records as r
     inner join windows as w on w.school_year = r.school_year and w.window_collection = r.collection
 ),
@@ -47,7 +48,7 @@ lep_years as (
         research_id,
         school_year_start,
         bool_or(lep_program is not null) as lep_reported,
-        bool_or(lep_exit_reason = '50') as exited_proficient
+        bool_or(lep_exit_reason = {{ role_code('lep_exit_proficient') }}) as exited_proficient
     from records
     group by all
 ),
@@ -67,10 +68,11 @@ lep as (
 economic as (
     select s.research_id, s.school_year, s.testing_window,
         bool_or(
-            r.nutrition_eligibility in ('01', '02') or coalesce(r.direct_certification, false)
-            or coalesce(r.migrant, false) or coalesce(r.nighttime_residence <> '00', false)
+            r.nutrition_eligibility in ({{ role_codes('nutrition_eligible') }}) or coalesce(r.direct_certification, false)
+            or coalesce(r.migrant, false)
+            or coalesce(r.nighttime_residence <> {{ role_code('nighttime_not_homeless') }}, false)
         ) as economically_disadvantaged,
-        bool_or(coalesce(r.nighttime_residence <> '00', false)) as homeless,
+        bool_or(coalesce(r.nighttime_residence <> {{ role_code('nighttime_not_homeless') }}, false)) as homeless,
         bool_or(coalesce(r.migrant, false)) as migrant
     from students as s
     inner join records as r

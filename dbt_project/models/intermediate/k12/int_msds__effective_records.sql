@@ -6,7 +6,7 @@ with base as (
 ),
 
 applied as (
-    select r.* exclude (collection), d.target_collection as collection
+    select r.* except (collection), d.target_collection as collection
     from {{ ref('int_msds__records') }} as r
     inner join {{ ref('int_msds__srm_decisions') }} as d using (record_token)
     where d.decision = 'applied'

@@ -1,7 +1,8 @@
 -- One row per student (research ID) x school year x testing window (fall, spring):
 -- who is accountable where, in which grade and subgroups, and why a student is not
 -- counted. Every rule is from DOMAIN §2; the dated windows, tested grades, residency
--- codes and race groups are seeds.
+-- codes, race groups and the codes the rules single out (seeds/msds_code_roles.csv)
+-- are seeds.
 with pepe as (
     select * from {{ ref('int_k12__collection_pepe') }} where collection in ('FALL', 'SPRING')
 ),
@@ -21,7 +22,7 @@ graded as (
         lower(p.collection) as testing_window,
         -- ungraded (14): computed grade = age on December 1 - 6; 20 and 30 have none
         case
-            when p.reported_grade = '14' then p.age_on_december_1 - 6
+            when p.reported_grade = {{ role_code('grade_ungraded') }} then p.age_on_december_1 - 6
             when p.reported_grade between '00' and '12' then cast(p.reported_grade as integer)
         end as computed_grade
     from pepe as p
@@ -46,7 +47,7 @@ tested as (
         end as tested_grade
     from graded as g
     left join {{ ref('accountability_tested_grades') }} as t
-        on t.testing_window = g.testing_window and t.grade = lpad(cast(g.computed_grade as varchar), 2, '0')
+        on t.testing_window = g.testing_window and t.grade = lpad(cast(g.computed_grade as string), 2, '0')
     left join prior_grade_11 as p11 using (research_id, school_year_start)
 ),
 
@@ -70,14 +71,7 @@ race as (
     select
         t.research_id,
         t.collection_sequence,
-        case
-            when substr(t.race_ethnicity, 6, 1) = '1' then 'Hispanic or Latino'
-            when length(replace(t.race_ethnicity, '0', '')) > 1 then 'Multiracial'
-            when length(replace(t.race_ethnicity, '0', '')) = 1
-                then (select r.subgroup from {{ ref('k12_race_subgroups') }} as r
-                      where r.flag_position = instr(t.race_ethnicity, '1'))
-            else 'Not reported'
-        end as race_ethnicity_subgroup
+        {{ race_ethnicity_subgroup('t.race_ethnicity', "'Not reported'") }} as race_ethnicity_subgroup
     from tested as t
 )
 

@@ -20,7 +20,7 @@ enrollments as (
 ),
 
 after_graduation as (
-    select g.research_id, g.graduation_date, g.graduation_cohort, n.*  exclude (research_id)
+    select g.research_id, g.graduation_date, g.graduation_cohort, n.* except (research_id)
     from graduates as g
     inner join enrollments as n
         on n.research_id = g.research_id and n.term_start_date > g.graduation_date

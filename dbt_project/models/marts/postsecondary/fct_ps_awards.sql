@@ -3,7 +3,7 @@
 -- Cumulative debt at graduation is here: releases withhold it where the agreement says.
 select
     a.research_id,
-    a.* exclude (research_id, record_token, source_file, source_row),
+    a.* except (research_id, record_token, source_file, source_row),
     i.sector as institution_sector,
     g.award_group,
     a.joint_award_institution is not null as joint_award

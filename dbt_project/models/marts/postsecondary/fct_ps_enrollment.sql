@@ -3,7 +3,7 @@
 -- (<element>_not_applicable). Gender identity is here: releases decide who sees it.
 select
     e.research_id,
-    e.* exclude (research_id, record_token, source_file, source_row),
+    e.* except (research_id, record_token, source_file, source_row),
     i.sector as institution_sector,
     coalesce(e.remedial_units_attempted > 0, false) as took_remedial_coursework
 from {{ ref('int_ps__enrollment_identified') }} as e
