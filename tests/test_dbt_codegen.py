@@ -43,21 +43,21 @@ def test_each_model_has_every_non_pii_layout_column_typed_and_its_na_flag():
 
 
 def test_layout_columns_the_generator_does_not_use_change_nothing(monkeypatch):
-    """The layout seed may grow columns for other readers (e.g. restricted_element)."""
+    """The layout seed may grow columns for other readers (as restricted_element did)."""
     before = dbt_codegen.render()
     read_seed = reference.read_seed
 
     def with_extra_column(name, *args, **kwargs):
         rows = read_seed(name, *args, **kwargs)
-        return [{**r, "restricted_element": "x"} for r in rows] if name == "feed_layouts" else rows
+        return [{**r, "steward_note": "x"} for r in rows] if name == "feed_layouts" else rows
 
     monkeypatch.setattr(reference, "read_seed", with_extra_column)
-    feed_layout.cache_clear()
+    reference._feed_layout.cache_clear()
     try:
         assert reference.feed_layout("msds") and dbt_codegen.render() == before
     finally:
         monkeypatch.undo()
-        feed_layout.cache_clear()
+        reference._feed_layout.cache_clear()
 
 
 def test_write_rewrites_only_what_differs(tmp_path):
