@@ -6,7 +6,8 @@
 -- resident (14) over a part-time nonpublic/home-school record, then the latest
 -- enrollment. The codes are seeds/msds_code_roles.csv's.
 with calendar as (
-    select school_year, upper(collection) as collection, count_date, testing_window_start,
+    select
+        school_year, upper(collection) as collection, count_date, testing_window_start,
         coalesce(testing_window_start, count_date) as window_start
     from {{ ref('msds_collection_calendar') }}
 ),
@@ -17,7 +18,10 @@ records as (
         c.window_start,
         c.testing_window_start,
         coalesce(
-            e.exit_status is not null and e.exit_status <> {{ role_code('exit_status_continuing') }} and e.exit_date < c.window_start, false
+            e.exit_status is not null
+            and e.exit_status <> {{ role_code('exit_status_continuing') }}
+            and e.exit_date < c.window_start,
+            false
         ) as exited_before_window
     from {{ ref('int_msds__effective_records') }} as e
     inner join calendar as c using (school_year, collection)
@@ -28,8 +32,11 @@ ranked as (
         *,
         row_number() over (
             partition by research_id, school_year, collection
-            order by exited_before_window, fte desc nulls last, (residency_code = {{ role_code('residency_resident') }}) desc,
-                enrollment_date desc nulls last, district_code, building_code, record_token
+            order by
+                exited_before_window asc,
+                fte desc nulls last,
+                (residency_code = {{ role_code('residency_resident') }}) desc,
+                enrollment_date desc nulls last, district_code asc, building_code asc, record_token asc
         ) as pepe_rank,
         count(*) over (partition by research_id, school_year, collection) as records_in_collection
     from records

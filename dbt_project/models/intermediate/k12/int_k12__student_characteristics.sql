@@ -15,7 +15,8 @@ with calendar as (
 ),
 
 windows as (
-    select school_year, collection as window_collection, lower(collection) as testing_window,
+    select
+        school_year, collection as window_collection, lower(collection) as testing_window,
         count_date as window_count_date, testing_window_start
     from calendar
     where collection in ('FALL', 'SPRING')
@@ -54,11 +55,13 @@ lep_years as (
 ),
 
 lep as (
-    select s.research_id, s.school_year, s.testing_window,
+    select
+        s.research_id, s.school_year, s.testing_window,
         -- the last year LEP was reported, and the last earlier year it ended with 50
         max(case when y.lep_reported then y.school_year_start end) as last_reported_year,
         max(case when y.exited_proficient and y.school_year_start < s.school_year_start
-            then y.school_year_start end) as last_proficient_exit_year
+            then y.school_year_start
+        end) as last_proficient_exit_year
     from students as s
     inner join lep_years as y
         on y.research_id = s.research_id and y.school_year_start <= s.school_year_start
@@ -66,9 +69,11 @@ lep as (
 ),
 
 economic as (
-    select s.research_id, s.school_year, s.testing_window,
+    select
+        s.research_id, s.school_year, s.testing_window,
         bool_or(
-            r.nutrition_eligibility in ({{ role_codes('nutrition_eligible') }}) or coalesce(r.direct_certification, false)
+            r.nutrition_eligibility in ({{ role_codes('nutrition_eligible') }})
+            or coalesce(r.direct_certification, false)
             or coalesce(r.migrant, false)
             or coalesce(r.nighttime_residence <> {{ role_code('nighttime_not_homeless') }}, false)
         ) as economically_disadvantaged,
@@ -88,9 +93,11 @@ select
     coalesce(swd.swd, false) as students_with_disabilities,
     coalesce(
         lep.last_reported_year is not null
-        and (lep.last_reported_year = s.school_year_start
+        and (
+            lep.last_reported_year = s.school_year_start
             or lep.last_proficient_exit_year is null
-            or lep.last_reported_year > lep.last_proficient_exit_year),
+            or lep.last_reported_year > lep.last_proficient_exit_year
+        ),
         false
     ) as limited_english_proficient,
     coalesce(economic.economically_disadvantaged, false) as economically_disadvantaged,

@@ -23,7 +23,7 @@ select
     case
         when w.collection is null then 'as_of_outside_window'
         when srm.certification_date is null or srm.certification_date > w.certification_deadline
-            then 'certified_after_deadline'
+        then 'certified_after_deadline'
         else 'applied'
     end as decision
 from srm

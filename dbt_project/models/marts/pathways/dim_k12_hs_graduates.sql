@@ -4,7 +4,8 @@
 -- is the calendar year of the school year's end (2020-21 -> 2021). Subgroups are taken
 -- from the student's spring accountability row of that school year when there is one.
 with graduations as (
-    select research_id, school_year, school_year_start, district_code, building_code, exit_date,
+    select
+        research_id, school_year, school_year_start, district_code, building_code, exit_date,
         gender, race_ethnicity
     from {{ ref('int_msds__effective_records') }}
     where collection = 'EOY' and exit_status = {{ role_code('exit_status_regular_diploma') }}

@@ -13,7 +13,8 @@ horizon as (
 
 enrollments as (
     -- college enrollment after high school: concurrent-enrollment (PSEO) terms do not count
-    select e.research_id, e.institution_code, e.institution_sector, e.fiscal_year, e.term_season,
+    select
+        e.research_id, e.institution_code, e.institution_sector, e.fiscal_year, e.term_season,
         e.term_start_date, e.took_remedial_coursework
     from {{ ref('fct_ps_enrollment') }} as e
     where coalesce(e.registration_type, '') <> 'P'
@@ -27,7 +28,8 @@ after_graduation as (
 ),
 
 first_enrollment as (
-    select research_id, institution_code as first_institution_code,
+    select
+        research_id, institution_code as first_institution_code,
         institution_sector as first_institution_sector, term_start_date as first_term_start_date,
         fiscal_year as first_fiscal_year
     from after_graduation
@@ -49,7 +51,8 @@ per_graduate as (
 ),
 
 awards as (
-    select g.research_id,
+    select
+        g.research_id,
         min(case when w.award_group = 'certificate' then w.award_date end) as first_certificate_date,
         min(case when w.award_group = 'associate' then w.award_date end) as first_associate_date,
         min(case when w.award_group = 'bachelor' then w.award_date end) as first_bachelor_date
@@ -73,26 +76,33 @@ select
     f.first_institution_sector,
     f.first_term_start_date,
     case when make_date(g.graduation_cohort, 12, 31) <= h.last_observed_date
-        then coalesce(p.enrolled_fall_after, false) end as enrolled_fall_after,
+        then coalesce(p.enrolled_fall_after, false)
+    end as enrolled_fall_after,
     case when g.graduation_date + interval 16 month <= h.last_observed_date
-        then coalesce(p.enrolled_within_16_months, false) end as enrolled_within_16_months,
+        then coalesce(p.enrolled_within_16_months, false)
+    end as enrolled_within_16_months,
     case when g.graduation_date + interval 2 year <= h.last_observed_date
-        then coalesce(p.enrolled_within_2_years, false) end as enrolled_within_2_years,
+        then coalesce(p.enrolled_within_2_years, false)
+    end as enrolled_within_2_years,
     case when g.graduation_date + interval 2 year <= h.last_observed_date
-        then coalesce(p.developmental_within_2_years, false) end as developmental_within_2_years,
+        then coalesce(p.developmental_within_2_years, false)
+    end as developmental_within_2_years,
     -- persistence is asked of those who enrolled the fall after graduating
     case when p.enrolled_fall_after and make_date(g.graduation_cohort + 1, 12, 31) <= h.last_observed_date
-        then coalesce(p.enrolled_second_fall, false) end as persisted_to_second_fall,
+        then coalesce(p.enrolled_second_fall, false)
+    end as persisted_to_second_fall,
     {% for years in [4, 6] %}
-    {% for level in ['certificate', 'associate', 'bachelor'] %}
-    case when g.graduation_date + interval {{ years }} year <= h.last_observed_date
-        then coalesce(w.first_{{ level }}_date <= g.graduation_date + interval {{ years }} year, false)
-    end as completed_{{ level }}_within_{{ years }}_years,
-    {% endfor %}
-    case when g.graduation_date + interval {{ years }} year <= h.last_observed_date
-        then coalesce(least(w.first_certificate_date, w.first_associate_date, w.first_bachelor_date)
-            <= g.graduation_date + interval {{ years }} year, false)
-    end as completed_any_award_within_{{ years }}_years,
+        {% for level in ['certificate', 'associate', 'bachelor'] %}
+            case when g.graduation_date + interval {{ years }} year <= h.last_observed_date
+                then coalesce(w.first_{{ level }}_date <= g.graduation_date + interval {{ years }} year, false)
+            end as completed_{{ level }}_within_{{ years }}_years,
+        {% endfor %}
+        case when g.graduation_date + interval {{ years }} year <= h.last_observed_date
+            then coalesce(
+                    least(w.first_certificate_date, w.first_associate_date, w.first_bachelor_date)
+                    <= g.graduation_date + interval {{ years }} year, false
+                )
+        end as completed_any_award_within_{{ years }}_years,
     {% endfor %}
     h.last_observed_date
 from graduates as g

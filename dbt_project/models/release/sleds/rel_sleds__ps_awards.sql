@@ -36,8 +36,9 @@ select
     cip_year,
     sex,
     {% for letter in ['a', 'b', 'c', 'd'] %}
-    case when not gender_identity_withheld and coalesce(permit_gender_identity_institution_level, false)
-        then gender_identity_{{ letter }} end as gender_identity_{{ letter }},
+        case when not gender_identity_withheld and coalesce(permit_gender_identity_institution_level, false)
+            then gender_identity_{{ letter }}
+        end as gender_identity_{{ letter }},
     {% endfor %}
     race_ethnicity,
     case when not cumulative_debt_withheld then cumulative_debt end as cumulative_debt

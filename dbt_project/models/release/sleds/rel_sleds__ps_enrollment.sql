@@ -35,8 +35,9 @@ select
     term_type,
     sex,
     {% for letter in ['a', 'b', 'c', 'd'] %}
-    case when not gender_identity_withheld and coalesce(permit_gender_identity_institution_level, false)
-        then gender_identity_{{ letter }} end as gender_identity_{{ letter }},
+        case when not gender_identity_withheld and coalesce(permit_gender_identity_institution_level, false)
+            then gender_identity_{{ letter }}
+        end as gender_identity_{{ letter }},
     {% endfor %}
     race_ethnicity,
     first_generation,
