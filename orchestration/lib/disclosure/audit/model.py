@@ -242,13 +242,24 @@ def _partitions(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
         exact = parts["partitions_total"].to_numpy()
         label = (
             "partition:" + layer + ":" + parts["population"] + ":" + parts["unit_id"] + ":" + parts["grouping"]
+            + ":" + parts["table_id"] + "@" + parts["release"].astype(str)
         ).to_numpy()
-        for idx in _groups(parts, unit_keys + ["grouping"], col):
+        seen: set[tuple] = set()
+        # each table of each release states its own breakdown: one that lists only some categories
+        # (partitions_total false) must not relax another release's complete one
+        for idx in _groups(parts, unit_keys + ["grouping", "release", "table_id"], col):
             members = sorted(set(var[idx].tolist()))
+            t = int(total[idx[0]])
             if exact[idx].all():
-                out.append(Equation(label[idx[0]], layer, int(total[idx[0]]), members, True))
-            else:
-                out.extend(Equation(f"{label[idx[0]]}:{m}", layer, int(total[idx[0]]), [m], False) for m in members)
+                key = (t, tuple(members), True)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Equation(label[idx[0]], layer, t, members, True))
+                continue
+            for m in members:
+                if (t, (m,), False) not in seen:
+                    seen.add((t, (m,), False))
+                    out.append(Equation(f"{label[idx[0]]}:{m}", layer, t, [m], False))
     return out
 
 
