@@ -224,7 +224,8 @@ def _output(table_id: str, rows: list[tuple[str, str, str]], partitions_total: b
 def test_a_partial_breakdown_in_one_release_does_not_relax_the_full_breakdown_of_another():
     # an earlier release hid both categories of 120 students; a later one lists only White (111)
     # and says so (partitions_total false): the earlier release's breakdown still sums, so H = 9
-    prior = _output("enrollment_by_race", [("all", "All Students", "120"), ("race_ethnicity", "Hispanic or Latino", "*"),
+    prior = _output("enrollment_by_race", [("all", "All Students", "120"),
+                                           ("race_ethnicity", "Hispanic or Latino", "*"),
                                            ("race_ethnicity", "White", "*")])  # fmt: skip
     later = _output("white_enrollment", [("all", "All Students", "120"), ("race_ethnicity", "White", "111")],
                     partitions_total=False)  # fmt: skip

@@ -94,11 +94,13 @@ def test_the_engines_diagnostics_are_kept_in_the_governance_area(published):
 @pytest.mark.parametrize(
     "plant, message",
     [
-        (lambda f: pd.DataFrame({"lower": [4], "upper": [9]}).to_parquet(f / "audit.parquet"), "unknown file 'audit.parquet'"),
+        (lambda f: pd.DataFrame({"lower": [4], "upper": [9]}).to_parquet(f / "audit.parquet"),
+         "unknown file 'audit.parquet'"),
         (lambda f: (f / "bounds.csv").write_text("unit_id,lower,upper\nA,1,9\n"), "unknown file 'bounds.csv'"),
         (lambda f: (f / "history").mkdir() or (f / "history" / "x.parquet").write_bytes(b""), "unknown folder history"),
         (lambda f: (f / "tables" / "notes.txt").write_text("hi"), "unknown file 'tables/notes.txt'"),
-        (lambda f: plant_column(f, "reason", lambda t: t["status"].map({"suppressed": "PRIMARY_MIN_N"}).fillna("PUBLISHED")),
+        (lambda f: plant_column(f, "reason",
+                                lambda t: t["status"].map({"suppressed": "PRIMARY_MIN_N"}).fillna("PUBLISHED")),
          r"unknown column\(s\) \['reason'\]"),
         (lambda f: plant_column(f, "rule_id", lambda t: "nces_2011_603.5f"), r"unknown column\(s\) \['rule_id'\]"),
         (lambda f: plant_column(f, "lower", lambda t: 0), r"unknown column\(s\) \['lower'\]"),
@@ -127,13 +129,16 @@ def _rewrite_table(folder, edit):
     "edit, message",
     [
         # a reason smuggled into the status: a status must follow from the display alone
-        (lambda t: t.assign(status=t["status"].replace({"suppressed": "suppressed_primary"})), "says more than the display"),
+        (lambda t: t.assign(status=t["status"].replace({"suppressed": "suppressed_primary"})),
+         "says more than the display"),
         # a second suppression marker
         (lambda t: t.assign(display=t["display"].where(t["status"] != "suppressed", "**"),
-                            n_display=t["n_display"].where(t["status"] != "suppressed", "**")), "neither '\\*' nor a value"),
+                            n_display=t["n_display"].where(t["status"] != "suppressed", "**")),
+         "neither '\\*' nor a value"),
         # a leading zero or a space marks a cell as well as a second marker does
         (lambda t: t.assign(display=t["display"].str.replace(r"^(\d+)$", r"0\1", regex=True),
-                            n_display=t["n_display"].str.replace(r"^(\d+)$", r"0\1", regex=True)), "one published spelling"),
+                            n_display=t["n_display"].str.replace(r"^(\d+)$", r"0\1", regex=True)),
+         "one published spelling"),
         # a count table whose n_display differs from its display
         (lambda t: t.assign(n_display="12"), "differs from the count shown"),
     ],

@@ -26,8 +26,8 @@ from orchestration.lib.disclosure.audit import AuditResult, audit_release, relat
 from orchestration.lib.disclosure.complement import Link, build_links, choose, cost_function, index_links, split_groups
 from orchestration.lib.disclosure.percent import Coded, code_percent, numerator_range
 from orchestration.lib.disclosure.policy import Policy, load_policies, policy_named
-from orchestration.lib.disclosure.relations import Relation, load_relations, related_pairs
 from orchestration.lib.disclosure.primary import band_or_fail, count_primary, rate_primary, smallest_related
+from orchestration.lib.disclosure.relations import Relation, load_relations, related_pairs
 from orchestration.lib.disclosure.tables import KEY_COLUMNS, OUTPUT_COLUMNS, SummaryTable, TableError, normalised_cells
 
 MODES = ("full", "row", "none")
@@ -170,7 +170,10 @@ class _Run:
             "n": everything[all_rate].groupby("nq")["table_id"].first().to_dict(),
         }
         self.dirty: set[str] = set()
-        self.links = {"c": build_links(everything, "cq") + self._relation_links(everything), "n": build_links(everything, "nq")}
+        self.links = {
+            "c": build_links(everything, "cq") + self._relation_links(everything),
+            "n": build_links(everything, "nq"),
+        }
         self.where = {k: index_links(v, len(self.state[k])) for k, v in self.links.items()}
         self.totals = {k: {link.total for link in v if link.kind != "relation"} for k, v in self.links.items()}
         self.cost = {

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestration.lib.reference import read_seed
 from orchestration.lib.disclosure.audit.reader import SUPPRESSED, AuditError, read_count, read_percent
+from orchestration.lib.reference import read_seed
 
 # table column -> what a reader learns from it
 TABLE_COLUMNS: dict[str, str] = {
