@@ -158,7 +158,7 @@ def _dbt(project: Path, warehouse: Path, *args: str) -> None:
 
 
 @pytest.mark.integration
-def test_a_new_public_table_is_a_model_and_a_seed_row(tiny_warehouse, tmp_path):
+def test_a_new_public_table_is_a_model_and_a_seed_row(tiny_warehouse, tmp_path, monkeypatch):
     home = copy_home(tiny_warehouse, tmp_path / "home")
     warehouse = home / "warehouse.duckdb"
     project = _project_copy(tmp_path / "repo")
@@ -198,6 +198,9 @@ def test_a_new_public_table_is_a_model_and_a_seed_row(tiny_warehouse, tmp_path):
         == sibling.cells.loc[sibling.cells["grouping"] == "all", totals].sort_values("unit_id").values.tolist()
     )
 
+    # the copied repository's seeds are the product's seeds here (the public folder's
+    # reader checks its descriptions against them)
+    monkeypatch.setattr(paths, "SEEDS_DIR", project.parent / "seeds")
     pub = publish(list(tables.values()), tmp_path / "public", run_id="new-table", as_of=dt.date(2026, 1, 1))
     assert pub.audit["passed"] and pub.tables[NEW_TABLE] == len(cells)
     assert (tmp_path / "public" / "tables" / f"{NEW_TABLE}.parquet").exists()
