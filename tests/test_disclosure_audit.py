@@ -121,13 +121,21 @@ def test_lp_intervals_on_a_hand_computed_table():
     m = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
     targets = [Target(np.array([i]), np.array([1.0])) for i in range(3)] + [Target(np.array([0, 2]), np.ones(2))]
     for backend in ("highs", "linprog"):
-        lo, hi, kind, _, _ = intervals(m, np.array([10.0, 4.0]), np.array([10.0, 4.0]), np.zeros(3),
-                                       np.full(3, np.inf), targets, backend=backend)
+        lo, hi, kind, _, _ = intervals(
+            m, np.array([10.0, 4.0]), np.array([10.0, 4.0]), np.zeros(3), np.full(3, np.inf), targets, backend=backend
+        )
         assert lo.tolist() == [6, 0, 0, 6] and hi.tolist() == [10, 4, 4, 14] and set(kind) == {"exact"}
     # with needs and a true point, settled targets keep an inner bound that still proves the need
-    lo, hi, kind, _, _ = intervals(m, np.array([10.0, 4.0]), np.array([10.0, 4.0]), np.zeros(3), np.full(3, np.inf),
-                                   targets[:2], needs=[Need(True, 0, 10), Need(True, 0, 10)],
-                                   truth=np.array([8.0, 2.0, 2.0]))
+    lo, hi, kind, _, _ = intervals(
+        m,
+        np.array([10.0, 4.0]),
+        np.array([10.0, 4.0]),
+        np.zeros(3),
+        np.full(3, np.inf),
+        targets[:2],
+        needs=[Need(True, 0, 10), Need(True, 0, 10)],
+        truth=np.array([8.0, 2.0, 2.0]),
+    )
     assert lo[1] <= 0 and hi[0] >= 10
 
 
@@ -173,9 +181,14 @@ def test_only_populations_limits_the_work():
 def test_the_audit_never_imports_the_engine():
     audit_dir = Path(__file__).resolve().parents[1] / "orchestration/lib/disclosure/audit"
     # the public seeds a reader knows (policies, relations) and the data dictionary the folder ships
-    allowed = {"orchestration.lib.disclosure.audit", "orchestration.lib.disclosure.policy",
-               "orchestration.lib.disclosure.tables", "orchestration.lib.disclosure.relations",
-               "orchestration.lib.reference", "orchestration.lib.governance.data_dictionary"}
+    allowed = {
+        "orchestration.lib.disclosure.audit",
+        "orchestration.lib.disclosure.policy",
+        "orchestration.lib.disclosure.tables",
+        "orchestration.lib.disclosure.relations",
+        "orchestration.lib.reference",
+        "orchestration.lib.governance.data_dictionary",
+    }
     for path in audit_dir.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("orchestration"):

@@ -78,7 +78,8 @@ def test_the_engine_protects_accountable_and_enrolled_together():
     assert _cell(run.cells, "k12_accountable_by_race", "A", "White").display == "18"
     again = audit_release(run.cells, tables=case.tables, exact_intervals=True)
     white_b = again.cells.set_index(["table_id", "unit_id", "category", "quantity"]).loc[
-        ("k12_accountable_by_race", "B", "White", "count")]
+        ("k12_accountable_by_race", "B", "White", "count")
+    ]
     assert _cell(run.cells, "k12_accountable_by_race", "B", "White").display == "*"
     assert white_b.lower < white_b.upper and not white_b.disclosed
 

@@ -31,7 +31,7 @@ def home(tiny_warehouse, tmp_path_factory):
     manifest = json.loads((home / "releases/sleds/manifest.json").read_text())
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        codes = [c for c, in con.execute("select institution_code from governance.agreements").fetchall()]
+        codes = [c for (c,) in con.execute("select institution_code from governance.agreements").fetchall()]
     finally:
         con.close()
     append_disclosure(kind="release", recipient="SLEDS research partners", release="sleds_release", manifest=manifest,
@@ -113,7 +113,7 @@ def test_every_section_has_its_content(report, home):
     # no person-level value leaves in the report
     con = duckdb.connect(str(home / "releases/sleds/sleds_release.duckdb"), read_only=True)
     try:
-        ids = [r for r, in con.execute("select research_id from rel_sleds__ps_enrollment limit 200").fetchall()]
+        ids = [r for (r,) in con.execute("select research_id from rel_sleds__ps_enrollment limit 200").fetchall()]
     finally:
         con.close()
     assert ids and not [i for i in ids if i in html]

@@ -39,6 +39,7 @@ def cell(out: pd.DataFrame, category: str, unit: str | None = None) -> pd.Series
 
 # ---- policies ---------------------------------------------------------------------------
 
+
 def test_policies_load_from_seeds():
     assert {"ohe", "nces_2011_603", "wioa_etpl"} <= set(POLICIES)
     assert (OHE.min_n, NCES.min_n, POLICIES["wioa_etpl"].min_n) == (10, 10, 3)
@@ -62,20 +63,44 @@ def _edit(path, old, new):
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
-        ("suppression_policies.csv", ",10,never,", ",ten,never,",
-         r"suppression_policies.csv line 3 \(policy 'nces_2011_603'\), column 'min_n': must be a whole"),
-        ("suppression_policies.csv", ",true,true,false,suppress_rate", ",maybe,true,false,suppress_rate",
-         r"line 2 \(policy 'ohe'\), column 'counts_with_rates': must be true or false"),
-        ("suppression_policies.csv", "never,false,true,true,suppress_rate", "never,false,true,true,shrug",
-         r"column 'recode_conflict_action': must be one of"),
-        ("suppression_policies.csv", "policy,description,min_n", "policy,description,minimum_n",
-         r"suppression_policies.csv: header lacks column\(s\) \['min_n'\]"),
-        ("suppression_rate_bands.csv", "6-9;10-14;", "6-8;10-14;",
-         r"suppression_rate_bands.csv line 7 \(band 'd'\), column 'intervals': whole percentages \[9\] are not "
-         r"covered"),
+        (
+            "suppression_policies.csv",
+            ",10,never,",
+            ",ten,never,",
+            r"suppression_policies.csv line 3 \(policy 'nces_2011_603'\), column 'min_n': must be a whole",
+        ),
+        (
+            "suppression_policies.csv",
+            ",true,true,false,suppress_rate",
+            ",maybe,true,false,suppress_rate",
+            r"line 2 \(policy 'ohe'\), column 'counts_with_rates': must be true or false",
+        ),
+        (
+            "suppression_policies.csv",
+            "never,false,true,true,suppress_rate",
+            "never,false,true,true,shrug",
+            r"column 'recode_conflict_action': must be one of",
+        ),
+        (
+            "suppression_policies.csv",
+            "policy,description,min_n",
+            "policy,description,minimum_n",
+            r"suppression_policies.csv: header lacks column\(s\) \['min_n'\]",
+        ),
+        (
+            "suppression_rate_bands.csv",
+            "6-9;10-14;",
+            "6-8;10-14;",
+            r"suppression_rate_bands.csv line 7 \(band 'd'\), column 'intervals': whole percentages \[9\] are not "
+            r"covered",
+        ),
         ("suppression_rate_bands.csv", "ohe,all,", "oeh,all,", r"rate bands name unknown policy\(ies\) \['oeh'\]"),
-        ("suppression_rate_bands.csv", "nces_2011_603,f,nces_2011_603.5f,10,", "nces_2011_603,f,nces_2011_603.5f,12,",
-         r"policy 'nces_2011_603' .* has no rate band for a group of 10"),
+        (
+            "suppression_rate_bands.csv",
+            "nces_2011_603,f,nces_2011_603.5f,10,",
+            "nces_2011_603,f,nces_2011_603.5f,12,",
+            r"policy 'nces_2011_603' .* has no rate band for a group of 10",
+        ),
         ("suppression_rate_bands.csv", "5-9;10-14", "5-9;10-x", r"interval '10-x' is not 'lo-hi'"),
     ],
 )
@@ -112,6 +137,7 @@ def test_bad_tables_are_refused_with_the_table_named():
 
 # ---- percentages and NCES size bands ----------------------------------------------------
 
+
 def test_whole_percent_rounds_half_up_in_integers():
     assert whole_percent(1, 8) == 13  # 12.5
     assert whole_percent(1, 200) == 1  # 0.5
@@ -133,11 +159,14 @@ def band(n, related=None):
 @pytest.mark.parametrize(
     ("n", "related", "band_name", "cases"),
     [
-        (400, 400, "a", {0: "<=1%", 4: "<=1%", 5: "<=1%", 6: "2%", 200: "50%", 395: ">=99%", 394: ">=99%",
-                         393: "98%"}),
+        (400, 400, "a", {0: "<=1%", 4: "<=1%", 5: "<=1%", 6: "2%", 200: "50%", 395: ">=99%", 394: ">=99%", 393: "98%"}),
         (250, 250, "b", {5: "<=2%", 6: "<=2%", 7: "3%", 120: "48%", 244: ">=98%", 243: "97%"}),
-        (150, 150, "c", {3: "<=2%", 4: "3-4%", 6: "3-4%", 7: "5-9%", 30: "20-24%", 142: "95-97%", 146: "95-97%",
-                         147: ">=98%"}),
+        (
+            150,
+            150,
+            "c",
+            {3: "<=2%", 4: "3-4%", 6: "3-4%", 7: "5-9%", 30: "20-24%", 142: "95-97%", 146: "95-97%", 147: ">=98%"},
+        ),
         (60, 60, "d", {3: "<=5%", 4: "6-9%", 30: "50-54%", 56: "90-94%", 57: ">=95%"}),
         (30, 30, "e", {3: "<=10%", 4: "11-19%", 15: "50-59%", 26: "80-89%", 27: ">=90%"}),
         (15, 15, "f", {3: "<=20%", 4: "21-29%", 10: "60-69%", 11: "70-79%", 12: ">=80%"}),
@@ -157,13 +186,16 @@ def test_nces_groups_under_ten_have_no_band_and_are_suppressed():
     groups = {"all": {"All Students": (9, 4)}}
     out = suppress_tables([one_unit(groups, measure="rate")])
     row = cell(out, "All Students")
-    assert (row.status, row.display, row.reason, row.rule_id) == ("suppressed", "*", "PRIMARY_MIN_N",
-                                                                  "nces_2011_603.min_n")
+    assert (row.status, row.display, row.reason, row.rule_id) == (
+        "suppressed",
+        "*",
+        "PRIMARY_MIN_N",
+        "nces_2011_603.min_n",
+    )
 
 
 def test_nces_rate_table_uses_bands_of_each_group_and_no_counts():
-    groups = {"all": {"All Students": (400, 300)},
-              "sex": {"Female": (230, 180), "Male": (170, 120)}}
+    groups = {"all": {"All Students": (400, 300)}, "sex": {"Female": (230, 180), "Male": (170, 120)}}
     out = suppress_tables([one_unit(groups, measure="rate")])
     # the total is over 300 but a related group (170) is under 200: option 5c, not 5a
     assert cell(out, "All Students").display == "75-79%"
@@ -175,6 +207,7 @@ def test_nces_rate_table_uses_bands_of_each_group_and_no_counts():
 
 
 # ---- OHE and WIOA primary rules ---------------------------------------------------------
+
 
 def test_ohe_counts_are_publishable_at_any_size_without_other_information():
     groups = {"all": {"All Students": 3}, "program": {"Nursing": 1, "Welding": 2}}
@@ -193,8 +226,7 @@ def test_ohe_other_information_is_suppressed_under_ten_but_the_total_count_stays
 
 
 def test_ohe_rates_are_recoded_at_95_and_5_and_counts_shown():
-    groups = {"all": {"All Students": (400, 200)},
-              "sex": {"Female": (200, 196), "Male": (200, 4)}}
+    groups = {"all": {"All Students": (400, 200)}, "sex": {"Female": (200, 196), "Male": (200, 4)}}
     out = suppress_tables([one_unit(groups, policy="ohe", measure="rate")])
     assert cell(out, "Female").display == ">=95%" and cell(out, "Female").reason == "RECODE_TOP"
     assert cell(out, "Male").display == "<=5%" and cell(out, "Male").reason == "RECODE_BOTTOM"
@@ -203,8 +235,10 @@ def test_ohe_rates_are_recoded_at_95_and_5_and_counts_shown():
 
 
 def test_wioa_etpl_publishes_cells_of_three_and_suppresses_smaller():
-    groups = {"all": {"All Students": (28, 22)},
-              "program": {"CNA": (3, 2), "HVAC": (3, 2), "CDL": (2, 2), "Welding": (20, 16)}}
+    groups = {
+        "all": {"All Students": (28, 22)},
+        "program": {"CNA": (3, 2), "HVAC": (3, 2), "CDL": (2, 2), "Welding": (20, 16)},
+    }
     run = run_suppression([one_unit(groups, policy="wioa_etpl", measure="rate", other_information=False)])
     out = run.cells
     assert cell(out, "Welding").display == "80%" and cell(out, "Welding").n_display == "20"
@@ -221,6 +255,7 @@ def test_zero_denominator_has_its_own_reason():
 
 
 # ---- policy conflicts -------------------------------------------------------------------
+
 
 def conflict_table(policy="ohe"):
     groups = {"all": {"All Students": (50, 40)}, "sex": {"Female": (15, 15), "Male": (35, 25)}}
@@ -257,6 +292,7 @@ def test_naive_publication_of_the_conflict_is_caught_by_the_audit():
 
 
 # ---- complementary suppression on the known failure cases -------------------------------
+
 
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)
 def test_engine_output_passes_the_audit_with_no_disclosed_cell(case):
@@ -331,6 +367,7 @@ def test_nces_consistency_recodes_the_district_like_its_one_recoded_school():
 
 
 # ---- the output contract ----------------------------------------------------------------
+
 
 def test_every_cell_has_status_display_reason_and_rule():
     tables = [c for case in all_cases() for c in case.tables if case.name != "e_non_nesting"]

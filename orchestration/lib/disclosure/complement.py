@@ -44,8 +44,9 @@ def build_links(cells: pd.DataFrame, qcol: str) -> list[Link]:
     seen: set[tuple] = set()
     scope = ["population", "outcome"] if qcol == "nq" else ["population"]
     totals = cells[cells["grouping"] == ALL_GROUPING].drop_duplicates(scope + ["unit_id"])[scope + ["unit_id", qcol]]
-    parts = cells[cells["grouping"] != ALL_GROUPING].merge(totals.rename(columns={qcol: "total_q"}),
-                                                           on=scope + ["unit_id"])
+    parts = cells[cells["grouping"] != ALL_GROUPING].merge(
+        totals.rename(columns={qcol: "total_q"}), on=scope + ["unit_id"]
+    )
     q, total_q, exact = parts[qcol].to_numpy(), parts["total_q"].to_numpy(), parts["partitions_total"].to_numpy()
     for idx in split_groups(parts, scope + ["unit_id", "grouping"]):
         members = sorted(set(q[idx].tolist()))
@@ -61,8 +62,11 @@ def build_links(cells: pd.DataFrame, qcol: str) -> list[Link]:
         on=["table_id", "parent_unit_id", "grouping", "category"],
     )
     q, parent_q = joined[qcol].to_numpy(), joined["parent_q"].to_numpy()
-    complete, units, n_kids = joined["parent_complete"].to_numpy(), joined["unit_id"].to_numpy(), joined[
-        "n_children"].to_numpy()
+    complete, units, n_kids = (
+        joined["parent_complete"].to_numpy(),
+        joined["unit_id"].to_numpy(),
+        joined["n_children"].to_numpy(),
+    )
     for idx in split_groups(joined, ["table_id", "parent_unit_id", "grouping", "category"]):
         members = sorted(set(q[idx].tolist()))
         sig = (int(parent_q[idx[0]]), tuple(members))

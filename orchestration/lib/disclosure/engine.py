@@ -260,9 +260,7 @@ class _Run:
         self.coded_why: list[tuple[str, str] | None] = [None] * len(self.df)
         for i in np.flatnonzero(self.rate):
             if self.n[i] >= self.pol[i].min_n:
-                self.band[i] = band_or_fail(
-                    self.pol[i], int(self.n[i]), int(self.related[i]), self.table_of[i]
-                )
+                self.band[i] = band_or_fail(self.pol[i], int(self.n[i]), int(self.related[i]), self.table_of[i])
                 self.coded[i] = code_percent(int(self.num[i]), int(self.n[i]), self.band[i])
 
     # ---- state changes ------------------------------------------------------------------
@@ -295,7 +293,9 @@ class _Run:
     def _open(self, layer: str, q: int) -> bool:
         """Can still be suppressed to some effect (shown now, never published before)."""
         return (
-            self.state[layer][q] == "published" and q not in self.prior_published[layer] and q not in self.frozen[layer]
+            self.state[layer][q] == "published"
+            and q not in self.prior_published[layer]
+            and q not in self.frozen[layer]
             and q not in self.pinned[layer]
         )
 
@@ -353,7 +353,8 @@ class _Run:
         parent_units = set(kids["parent_unit_id"])
         joined = kids[["index", "tix", "unit_id", "parent_unit_id", "grouping", "category"]].merge(
             sub[["index", "tix", "unit_id", "grouping", "category"]].rename(
-                columns={"index": "prow", "unit_id": "parent_unit_id"}),
+                columns={"index": "prow", "unit_id": "parent_unit_id"}
+            ),
             on=["tix", "parent_unit_id", "grouping", "category"],
         )
         rows, prows, units = joined["index"].to_numpy(), joined["prow"].to_numpy(), joined["unit_id"].to_numpy()
@@ -446,8 +447,16 @@ class _Run:
             self.dirty = set()
             # suppressing more only widens intervals: cells shown safe stay safe and are not recomputed
             safe = None if result is None else {target_key(r) for r in result[~result["disclosed"]].itertuples()}
-            audit = audit_release(output, self.priors, self.tables, self.policies, backend=backend,
-                                  only_populations=scope, skip=safe, relations=self.relations)
+            audit = audit_release(
+                output,
+                self.priors,
+                self.tables,
+                self.policies,
+                backend=backend,
+                only_populations=scope,
+                skip=safe,
+                relations=self.relations,
+            )
             if result is None:
                 result = audit.cells
             else:

@@ -117,8 +117,9 @@ def publish(
     return pub
 
 
-def _stage(public: Path, cells: pd.DataFrame, tables: list[SummaryTable], *, run_id: str, as_of: dt.date,
-           created: dt.datetime) -> StagedFolder:
+def _stage(
+    public: Path, cells: pd.DataFrame, tables: list[SummaryTable], *, run_id: str, as_of: dt.date, created: dt.datetime
+) -> StagedFolder:
     """Write the folder as it will be published (tables, data dictionary, manifest) into
     a staging folder beside `public`; the caller audits it, then swaps it in or discards it."""
 

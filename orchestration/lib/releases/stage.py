@@ -69,8 +69,13 @@ def release_institution_marts(*, run_id: str, clauses: list[str]) -> Institution
         code = manifest.audience.split(":", 1)[1]
         report.disclosures.append(
             append_disclosure(
-                kind="release", recipient=f"institution {code}", release=manifest.release,
-                manifest=manifest.as_dict(), clauses=manifest.clauses, institutions=[code], run_id=run_id,
+                kind="release",
+                recipient=f"institution {code}",
+                release=manifest.release,
+                manifest=manifest.as_dict(),
+                clauses=manifest.clauses,
+                institutions=[code],
+                run_id=run_id,
             )  # fmt: skip
         )
     return report

@@ -284,8 +284,16 @@ def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.Da
 
 def target_key(row) -> tuple:
     """Identity of an audited quantity across audits of successive versions of a release."""
-    return (row.release, row.table_id, row.unit_id, row.grouping, row.category, row.quantity, row.equation,
-            tuple(row.members))
+    return (
+        row.release,
+        row.table_id,
+        row.unit_id,
+        row.grouping,
+        row.category,
+        row.quantity,
+        row.equation,
+        tuple(row.members),
+    )
 
 
 def _spec_key(spec: dict, rows, model) -> tuple:

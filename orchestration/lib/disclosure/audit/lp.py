@@ -408,7 +408,7 @@ class _Graph:
             rows = rows[~row_seen[rows]]
             row_seen[rows] = True
             lengths = self.sub.indptr[rows + 1] - self.sub.indptr[rows]
-            found = [self.sub.indices[self.sub.indptr[r]:self.sub.indptr[r + 1]] for r in rows[lengths <= SMALL_ROW]]
+            found = [self.sub.indices[self.sub.indptr[r] : self.sub.indptr[r + 1]] for r in rows[lengths <= SMALL_ROW]]
             for r in rows[lengths > SMALL_ROW].tolist():
                 members = self.cols_of(r)
                 members = members[~inside[members]]

@@ -241,8 +241,18 @@ def _partitions(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
         total = parts["total_var"].to_numpy()
         exact = parts["partitions_total"].to_numpy()
         label = (
-            "partition:" + layer + ":" + parts["population"] + ":" + parts["unit_id"] + ":" + parts["grouping"]
-            + ":" + parts["table_id"] + "@" + parts["release"].astype(str)
+            "partition:"
+            + layer
+            + ":"
+            + parts["population"]
+            + ":"
+            + parts["unit_id"]
+            + ":"
+            + parts["grouping"]
+            + ":"
+            + parts["table_id"]
+            + "@"
+            + parts["release"].astype(str)
         ).to_numpy()
         seen: set[tuple] = set()
         # each table of each release states its own breakdown: one that lists only some categories
