@@ -11,7 +11,7 @@ from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.releases.export import ReleaseError
 from orchestration.lib.releases.stage import (
     ReleaseBlocked,
-    check_release_tables,
+    check_each_release_table,
     release_institution_marts,
     release_sleds,
 )
@@ -35,8 +35,8 @@ def _key(table: str) -> dg.AssetKey:
     pool=WAREHOUSE_POOL,
 )
 def sleds_release_agreement_checks():
-    for table in SLEDS_TABLES:
-        for result in check_release_tables(only=[table]):
+    for table, results in check_each_release_table(SLEDS_TABLES).items():
+        for result in results:
             yield dg.AssetCheckResult(
                 asset_key=_key(table),
                 check_name=result.name,

@@ -31,11 +31,18 @@ class InstitutionMartsReport:
     disclosures: list[dict] = field(default_factory=list)
 
 
-def check_release_tables(only: list[str] | None = None) -> list[RuleCheck]:
+def check_release_tables() -> list[RuleCheck]:
     """Every agreement rule on the built `release_sleds` tables (read-only)."""
     allowlist = release_allowlist(ensure_manifest(), SLEDS_SCHEMA)
     with storage.warehouse() as con:
-        return check_sleds_release(con, allowlist, only=only)
+        return check_sleds_release(con, allowlist)
+
+
+def check_each_release_table(tables: list[str]) -> dict[str, list[RuleCheck]]:
+    """Every agreement rule, table by table (one asset check each), on one connection."""
+    allowlist = release_allowlist(ensure_manifest(), SLEDS_SCHEMA)
+    with storage.warehouse() as con:
+        return {table: check_sleds_release(con, allowlist, only=[table]) for table in tables}
 
 
 def release_sleds(*, run_id: str, clauses: list[str]) -> SledsReleaseReport:
