@@ -209,6 +209,73 @@ def differencing() -> Case:
     )
 
 
+def _without_relations(tables: list[SummaryTable]) -> pd.DataFrame:
+    """The engine as it was before population relations: each population protected alone."""
+    from orchestration.lib.disclosure.engine import run_suppression
+
+    return run_suppression(tables, relations=[]).cells
+
+
+def race_groups(**counts: int) -> Groups:
+    return {"all": {"All Students": sum(counts.values())}, "race_ethnicity": dict(counts)}
+
+
+def subset_population() -> Case:
+    """School A has 30 enrolled and 30 accountable students, so the two are the same students."""
+    enrolled = {"A": race_groups(Asian=3, Black=9, White=18), "B": race_groups(Asian=20, Black=20, White=12)}
+    accountable = {"A": race_groups(Asian=3, Black=9, White=18), "B": race_groups(Asian=20, Black=20, White=2)}
+    tables = [
+        _with_population(district("k12_enrollment_by_race", enrolled), "k12_2022-23_fall"),
+        _with_population(district("k12_accountable_by_race", accountable), "k12_2022-23_fall_accountable"),
+    ]
+    return Case(
+        "h_subset_population",
+        "accountable students are enrolled students: at a school with 30 of each, the accountable "
+        "White count hidden as a complement equals the published enrolled White 18",
+        tables,
+        _without_relations,
+    )
+
+
+def institutions(table_id: str, policy: str, population: str, units: dict[str, Groups]) -> SummaryTable:
+    """state > sector > institution, as the postsecondary tables are published."""
+    rows = []
+    for unit, groups in units.items():
+        rows += unit_rows("institution", f"INST:{unit}", "SECTOR:public", groups)
+    sector = add_groups(*units.values())
+    rows += unit_rows("sector", "SECTOR:public", "STATE", sector)
+    rows += unit_rows("state", "STATE", None, sector)
+    return table(table_id, policy, "count", rows, population=population, other_information=False)
+
+
+def equal_population() -> Case:
+    def programs(c11: int, c51: int) -> Groups:
+        return {"all": {"All Students": c11 + c51}, "program": {"CIP 11": c11, "CIP 51": c51}}
+
+    def awards(certificate: int, associate: int, bachelor: int) -> Groups:
+        return {"all": {"All Students": certificate + associate + bachelor},
+                "award_group": {"certificate": certificate, "associate": associate, "bachelor": bachelor}}  # fmt: skip
+
+    tables = [
+        institutions("wioa_etpl_completers_by_program", "wioa_etpl", "etpl_FY2024",
+                     {"I1": programs(2, 10), "I2": programs(0, 2), "I3": programs(5, 6)}),
+        institutions("ps_awards_by_level", "ohe", "ps_awards_FY2024",
+                     {"I1": awards(12, 40, 100), "I2": awards(2, 30, 0), "I3": awards(11, 8, 60)}),
+    ]  # fmt: skip
+    return Case(
+        "i_equal_population",
+        "an institution's ETPL completers are its certificate awards: the awards table, publishable "
+        "at any size, shows the ETPL totals the cell-size-3 rule hides",
+        tables,
+        _without_relations,
+    )
+
+
+def _with_population(t: SummaryTable, population: str) -> SummaryTable:
+    t.population = population
+    return t
+
+
 def all_cases() -> list[Case]:
     return [
         row_only(),
@@ -218,6 +285,8 @@ def all_cases() -> list[Case]:
         non_nesting(),
         known_n(),
         differencing(),
+        subset_population(),
+        equal_population(),
     ]
 
 

@@ -24,6 +24,8 @@ EXPECTED = {  # what the audit must find in each naive output
     "e_non_nesting": {"EXACT"},
     "f_known_n": {"EXACT"},
     "g_differencing": {"EXACT"},
+    "h_subset_population": {"EXACT"},
+    "i_equal_population": {"EXACT", "SMALL_GROUP_SUM"},
 }
 
 
@@ -178,10 +180,14 @@ def test_only_populations_limits_the_work():
 
 def test_the_audit_never_imports_the_engine():
     audit_dir = Path(__file__).resolve().parents[1] / "orchestration/lib/disclosure/audit"
+    # the public seeds a reader knows (policies, relations) and the data dictionary the folder ships
     allowed = {
         "orchestration.lib.disclosure.audit",
         "orchestration.lib.disclosure.policy",
         "orchestration.lib.disclosure.tables",
+        "orchestration.lib.disclosure.relations",
+        "orchestration.lib.reference",
+        "orchestration.lib.governance.data_dictionary",
     }
     for path in audit_dir.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -218,3 +224,30 @@ def test_ball_probing_of_large_components_agrees_with_exact_intervals(monkeypatc
     # every inner interval lies inside the exact one
     both = probed.cells.merge(exact_naive.cells, on=keys + ["members"], suffixes=("", "_exact"))
     assert (both["lower"] >= both["lower_exact"]).all() and (both["upper"] <= both["upper_exact"]).all()
+
+
+def _output(table_id: str, rows: list[tuple[str, str, str]], partitions_total: bool = True) -> pd.DataFrame:
+    """A published count table of one school, as the reader sees it."""
+    base = {"table_id": table_id, "population": "k12_fall", "policy": "nces_2011_603", "measure": "count",
+            "outcome": "", "level": "school", "unit_id": "S", "parent_unit_id": None, "children_complete": True,
+            "partitions_total": partitions_total}  # fmt: skip
+    return pd.DataFrame([base | {"grouping": g, "category": c, "display": d, "n_display": d} for g, c, d in rows])
+
+
+def test_a_partial_breakdown_in_one_release_does_not_relax_the_full_breakdown_of_another():
+    # an earlier release hid both categories of 120 students; a later one lists only White (111)
+    # and says so (partitions_total false): the earlier release's breakdown still sums, so H = 9
+    prior = _output("enrollment_by_race", [("all", "All Students", "120"),
+                                           ("race_ethnicity", "Hispanic or Latino", "*"),
+                                           ("race_ethnicity", "White", "*")])  # fmt: skip
+    later = _output("white_enrollment", [("all", "All Students", "120"), ("race_ethnicity", "White", "111")],
+                    partitions_total=False)  # fmt: skip
+    result = audit_release(later, [prior], exact_intervals=True)
+    cells = result.cells.set_index(["release", "category", "quantity"])
+    assert cells.loc[(1, "Hispanic or Latino", "count"), ["lower", "upper", "reason"]].tolist() == [9, 9, "EXACT"]
+    assert not result.passed
+    # and the later release's own partial breakdown stays an upper bound only
+    alone = audit_release(_output("white_enrollment", [("all", "All Students", "120"),
+                                                       ("race_ethnicity", "White", "*")], partitions_total=False),
+                          exact_intervals=True)  # fmt: skip
+    assert alone.cells[["lower", "upper"]].values.tolist() == [[0, 120]]

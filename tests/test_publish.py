@@ -1,4 +1,4 @@
-"""Publishing on the tiny data set: every cell has a status and reason, the audit passes
+"""Publishing on the tiny data set: every cell has a status (its reason in the governance area), the audit passes
 against the earlier publication, nothing is written when the audit fails, and the
 institution rules of the agreements hold in the public tables."""
 
@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from orchestration.lib.agreements.registry import load_registry
+from orchestration.lib.governance.publications import publications_dir, record_for
 from orchestration.lib.publish import release as release_mod
 from orchestration.lib.publish.release import PublicationBlocked, publish
 from orchestration.lib.publish.summaries import build_summary_tables, table_specs
@@ -57,15 +58,21 @@ def test_publication_audited_against_the_previous_one_and_fully_labelled(tables,
     cells = pd.concat(pd.read_parquet(public / "tables" / f"{t}.parquet") for t in manifest["tables"])
     assert len(cells) == sum(len(t.cells) for t in tables)
     assert cells["status"].isin(["published", "suppressed", "recoded"]).all()
-    assert cells["reason"].notna().all() and (cells["reason"] != "").all()
+    assert "reason" not in cells.columns and "rule_id" not in cells.columns
     assert (cells.loc[cells["status"] == "suppressed", "display"] == "*").all()
-    audit = pd.read_parquet(public / "audit.parquet")
+    assert not (public / "audit.parquet").exists() and not (public / "history").exists()
+    governance = publications_dir(public)
+    (run,) = [p for p in governance.iterdir() if p.name != "history"]
+    labelled = pd.read_parquet(run / "cells.parquet")
+    assert len(labelled) == len(cells) and labelled["reason"].notna().all() and (labelled["reason"] != "").all()
+    audit = pd.read_parquet(run / "audit.parquet")
     assert len(audit) > 0 and not audit["disclosed"].any()
     assert "true_value" not in audit.columns, "the audit file must not carry the confidential values"
+    assert record_for(public)["audit"] == first.audit
     # the second publication is audited with the first one's cells as what a reader already knows
     second = publish(tables, public, run_id="run-two", as_of=dt.date(2026, 2, 1))
     assert second.audit["prior_publications"] == 1 and second.audit["passed"]
-    assert len(list((public / "history").glob("*.parquet"))) == 2
+    assert len(list((governance / "history").glob("*.parquet"))) == 2
 
 
 def test_nothing_is_written_when_the_audit_finds_a_disclosure(tables, tmp_path, monkeypatch):

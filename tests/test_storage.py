@@ -166,9 +166,12 @@ def test_a_vault_side_stage_gets_both_stores_under_their_aliases(tmp_path, monke
 
 def test_nothing_but_storage_attaches_the_vault_or_hashes_by_hand():
     lib = paths.REPO_ROOT / "orchestration" / "lib"
+    # the independent audit recomputes the published files' hashes itself rather than
+    # trusting the code that wrote them
+    independent = {lib / "disclosure" / "audit" / "folder.py"}
     offenders = []
     for path in lib.rglob("*.py"):
-        if path.name == "storage.py":
+        if path.name == "storage.py" or path in independent:
             continue
         text = path.read_text()
         if re.search(r"ATTACH[^\n]*AS vault|duckdb\.connect\([^)\n]*vault", text):

@@ -46,10 +46,9 @@ def public_summaries(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=PUBLIC_KEY, blocking=True, description="The written release's audit found 0 disclosed cells.")
 def public_summaries_audit_clean() -> dg.AssetCheckResult:
-    import json
+    from orchestration.lib.governance.publications import record_for
 
-    manifest = json.loads((paths.releases_dir() / "public" / "manifest.json").read_text())
-    audit = manifest["audit"]
+    audit = record_for(paths.releases_dir() / "public")["audit"]
     return dg.AssetCheckResult(passed=audit["disclosed"] == 0 and audit["passed"], metadata=audit)
 
 

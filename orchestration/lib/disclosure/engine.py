@@ -22,16 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchestration.lib.disclosure.audit import AuditResult, audit_release, target_key
-from orchestration.lib.disclosure.complement import build_links, choose, cost_function, index_links, split_groups
+from orchestration.lib.disclosure.audit import AuditResult, audit_release, related_populations, target_key
+from orchestration.lib.disclosure.complement import Link, build_links, choose, cost_function, index_links, split_groups
 from orchestration.lib.disclosure.percent import Coded, code_percent, numerator_range
 from orchestration.lib.disclosure.policy import Policy, load_policies, policy_named
 from orchestration.lib.disclosure.primary import band_or_fail, count_primary, rate_primary, smallest_related
+from orchestration.lib.disclosure.relations import Relation, load_relations, related_pairs
 from orchestration.lib.disclosure.tables import KEY_COLUMNS, OUTPUT_COLUMNS, SummaryTable, TableError, normalised_cells
 
 MODES = ("full", "row", "none")
 SEP = "\x1f"
 CONFLICT = "POLICY_CONFLICT_RECODE_REVEALS_COUNT"
+LINK_REASON = {"row": "COMPLEMENTARY_ROW", "hierarchy": "COMPLEMENTARY_HIERARCHY", "relation": "COMPLEMENTARY_RELATED"}
 
 
 class DisclosureError(RuntimeError):
@@ -63,6 +65,7 @@ def run_suppression(
     max_iterations: int = 30,
     backend: str = "auto",
     audit: bool = True,
+    relations: list[Relation] | None = None,
 ) -> SuppressionRun:
     """Suppress `tables` together (tables sharing a population share students).
 
@@ -71,22 +74,27 @@ def run_suppression(
     else) and 'none' (primary suppression only).
     prior_releases: earlier published outputs; their published cells count as known and
     their suppressed cells stay protected.
+    relations: population relations between tables (default seeds/publish_relations.csv):
+    a count tied to a hidden one by an equality is hidden too, and the audit-driven
+    complements look across them.
     """
     if complementary not in MODES:
         raise ValueError(f"complementary must be one of {MODES}, got {complementary!r}")
-    run = _Run(tables, list(prior_releases), policies or load_policies(), complementary)
+    relations = load_relations() if relations is None else relations
+    run = _Run(tables, list(prior_releases), policies or load_policies(), complementary, relations)
     iterations, result = run.solve(max_iterations, backend, audit)
     return SuppressionRun(run.output(), result, iterations)
 
 
 class _Run:
-    def __init__(self, tables, priors, policies, mode):
+    def __init__(self, tables, priors, policies, mode, relations=()):
         if not tables:
             raise TableError("no tables to suppress")
         ids = [t.table_id for t in tables]
         if len(set(ids)) != len(ids):
             raise TableError(f"table ids must be unique, got {ids}")
         self.tables, self.priors, self.policies, self.mode = tables, priors, policies, mode
+        self.relations = list(relations)
         frames = []
         for tix, table in enumerate(tables):
             policy_named(policies, table.policy, table.table_id)
@@ -144,6 +152,7 @@ class _Run:
             if measure == "rate":
                 self._note_prior("n", int(nq), rate_text != "*")
         self.why = {"c": [None] * nc, "n": [None] * nn}  # (reason, rule_id, origin table)
+        self.pinned = {"c": set(), "n": set()}  # complements shown again because the reader pins them anyway
         self.primary = {"c": np.zeros(nc, bool), "n": np.zeros(nn, bool)}
         self.size = {"c": np.zeros(nc, np.int64), "n": np.zeros(nn, np.int64)}
         self.size["c"][self.cq] = self.n
@@ -161,9 +170,12 @@ class _Run:
             "n": everything[all_rate].groupby("nq")["table_id"].first().to_dict(),
         }
         self.dirty: set[str] = set()
-        self.links = {"c": build_links(everything, "cq"), "n": build_links(everything, "nq")}
+        self.links = {
+            "c": build_links(everything, "cq") + self._relation_links(everything),
+            "n": build_links(everything, "nq"),
+        }
         self.where = {k: index_links(v, len(self.state[k])) for k, v in self.links.items()}
-        self.totals = {k: {link.total for link in v} for k, v in self.links.items()}
+        self.totals = {k: {link.total for link in v if link.kind != "relation"} for k, v in self.links.items()}
         self.cost = {
             k: cost_function(
                 self.size[k], self.prior_suppressed[k], self.totals[k], lambda q, k=k: self._lone_links(k, q)
@@ -205,6 +217,15 @@ class _Run:
         if not frames:
             return pd.DataFrame(columns=cols + ["count_text", "rate_text"])
         return pd.concat(frames, ignore_index=True)
+
+    def _relation_links(self, everything: pd.DataFrame) -> list[Link]:
+        """Counts of different populations tied by a declared relation, within one publication:
+        an equality is an exact link (hide one, hide the other), a subset an inexact one."""
+        parts = everything["table_id"].str.partition("@")
+        scoped = everything.assign(table_id=parts[0], release_tag=parts[2])
+        pairs = related_pairs(scoped, self.relations, "cq", "release_tag")
+        return [Link("relation", int(right), [int(left)], kind == "equal")
+                for left, right, kind in pairs.itertuples(index=False)]  # fmt: skip
 
     def _note_prior(self, layer: str, q: int, published: bool) -> None:
         (self.prior_published if published else self.prior_suppressed)[layer].add(q)
@@ -272,7 +293,10 @@ class _Run:
     def _open(self, layer: str, q: int) -> bool:
         """Can still be suppressed to some effect (shown now, never published before)."""
         return (
-            self.state[layer][q] == "published" and q not in self.prior_published[layer] and q not in self.frozen[layer]
+            self.state[layer][q] == "published"
+            and q not in self.prior_published[layer]
+            and q not in self.frozen[layer]
+            and q not in self.pinned[layer]
         )
 
     # ---- heuristics ---------------------------------------------------------------------
@@ -287,8 +311,8 @@ class _Run:
                 unknown = [q for q in members if not self._known(layer, q)]
                 if not unknown:
                     continue
-                kind = "COMPLEMENTARY_ROW" if link.kind == "row" else "COMPLEMENTARY_HIERARCHY"
-                rule = "complementary.row" if link.kind == "row" else "complementary.hierarchy"
+                kind = LINK_REASON[link.kind]
+                rule = f"complementary.{link.kind}"
                 origin = self.first_table[layer][unknown[0]]
                 if len(unknown) == 1 and state[unknown[0]] == "suppressed":
                     pool = link.parts if self.mode == "row" else members
@@ -417,18 +441,21 @@ class _Run:
                     break
             if not run_audit:
                 return iteration, None
-            scope = None if result is None else set(self.dirty)
+            output = self.output()
+            # a re-audit covers the changed populations and every population related to them
+            scope = None if result is None else related_populations([output, *self.priors], self.dirty, self.relations)
             self.dirty = set()
             # suppressing more only widens intervals: cells shown safe stay safe and are not recomputed
             safe = None if result is None else {target_key(r) for r in result[~result["disclosed"]].itertuples()}
             audit = audit_release(
-                self.output(),
+                output,
                 self.priors,
                 self.tables,
                 self.policies,
                 backend=backend,
                 only_populations=scope,
                 skip=safe,
+                relations=self.relations,
             )
             if result is None:
                 result = audit.cells
@@ -463,9 +490,25 @@ class _Run:
             if row.quantity == "recoded":
                 rows = np.flatnonzero(self.nq == q)
                 changed |= any(self._resolve_conflict(int(i)) for i in rows)
+            elif row.exact and row.release == 0 and self._republish(layer, q):
+                changed = True
             else:
                 changed |= self._protect(layer, [q], reason, row.table_id)
         return changed
+
+    def _republish(self, layer: str, q: int) -> bool:
+        """Show a complement the reader pins exactly anyway (e.g. a zero the other tables'
+        structure gives away): hiding it protects nothing, and showing it tells the reader
+        nothing new, so every other interval stays as it is. Never a primary cell."""
+        if (self.state[layer][q] != "suppressed" or self.primary[layer][q] or q in self.prior_suppressed[layer]
+                or q in self.frozen[layer]):  # fmt: skip
+            return False
+        self.state[layer][q] = "published"
+        self.why[layer][q] = None
+        self.pinned[layer].add(q)
+        key = (self.ckeys if layer == "c" else self.nkeys)[q]
+        self.dirty.add(key.split(SEP, 1)[0])
+        return True
 
     def _member_q(self, member: tuple) -> int | None:
         layer, *parts = member
@@ -489,7 +532,7 @@ class _Run:
             pick = choose(sorted(pool), self.cost[layer])
             if pick is not None:
                 kinds = {links[li].kind for li in ring if pick in (links[li].total, *links[li].parts)}
-                why = reason or ("COMPLEMENTARY_ROW" if "row" in kinds else "COMPLEMENTARY_HIERARCHY")
+                why = reason or LINK_REASON[next(k for k in ("row", "hierarchy", "relation") if k in kinds)]
                 return self._suppress(layer, pick, why, "audit.lp", origin)
         return False
 
@@ -550,6 +593,6 @@ class _Run:
             return ("PUBLISHED", "")
         if "@release-" in why[2]:
             return "COMPLEMENTARY_PRIOR_RELEASE", f"prior_release.{why[2]}"
-        if why[2] != tid and not why[0].startswith("COMPLEMENTARY_PRIOR"):
+        if why[2] != tid and not why[0].startswith(("COMPLEMENTARY_PRIOR", "COMPLEMENTARY_RELATED")):
             return "COMPLEMENTARY_CROSS_TABLE", f"cross_table.{why[2]}"
         return why[0], why[1]

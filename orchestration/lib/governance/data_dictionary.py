@@ -27,13 +27,9 @@ PUBLIC_COLUMNS = {
     "category": ("varchar", "The subgroup within the family."),
     "children_complete": ("boolean", _SEE),
     "partitions_total": ("boolean", _SEE),
-    "status": ("varchar", "published, suppressed or recoded."),
-    "display": ("varchar", "What is shown: a value, a recoded band or blank when suppressed."),
-    "reason": ("varchar", "Why a cell is suppressed or recoded."),
-    "rule_id": ("varchar", "The policy rule that decided the cell."),
-    "n_published": ("varchar", _SEE),
-    "n_display": ("varchar", _SEE),
-    "n_reason": ("varchar", _SEE),
+    "status": ("varchar", "published, recoded or suppressed: follows from display alone."),
+    "display": ("varchar", "What is shown: a count, a whole percentage, a percentage range, or * when suppressed."),
+    "n_display": ("varchar", "The group size behind a percentage (a count or *; blank where the policy shows none)."),
 }
 
 

@@ -34,6 +34,7 @@ from orchestration.lib.governance.disclosure_log import (
     read_disclosures,
     verify_chain,
 )
+from orchestration.lib.governance.publications import record_for
 from orchestration.lib.governance.svg import layered_graph, stacked_bars
 from orchestration.lib.templating import html_environment
 
@@ -219,7 +220,8 @@ def _suppression(releases: Path) -> dict:
         for s in column:
             counts[s or "other"] = counts.get(s or "other", 0) + 1
         status_counts[file.stem] = counts
-    by_reason = manifest.get("suppression", {}) or {}
+    record = record_for(folder, manifest)  # reasons and audit live in the governance area, not the public folder
+    by_reason = record.get("suppression", {}) or {}
     rows = []
     for table in sorted(set(status_counts) | set(by_reason)):
         c = status_counts.get(table, {})
@@ -236,7 +238,7 @@ def _suppression(releases: Path) -> dict:
                 "; ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items())),
             ]
         )
-    audit = manifest.get("audit", {}) or {}
+    audit = record.get("audit", {}) or {}
     disclosed = audit.get("disclosed")
     verdict = _status(
         disclosed == 0,

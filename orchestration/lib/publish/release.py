@@ -1,18 +1,19 @@
-"""The public release: suppress every summary table together, audit the result
-independently against every earlier publication, and only then write it out.
+"""The public release: suppress every summary table together, write the folder a reader
+will get, audit that folder as a reader reads it (every file, every column; anything
+unknown refuses the release) against every earlier publication, and only then swap it in.
 
 Layout (SLEDS_HOME/releases/public/):
-  tables/<table_id>.csv, .parquet   what readers get (one row per cell, with status and reason)
-  audit.parquet                     the audit's per-cell result (intervals for suppressed cells)
-  manifest.json                     tables, rules and policy version, clauses, rows, SHA-256s, run
-  history/<created>_<run>.parquet   every publication's cells, so the next audit can difference them
+  tables/<table_id>.csv, .parquet   what readers get (one row per cell: structure, display, status)
+  manifest.json                     tables, policy version, clauses, rows, SHA-256s, run
+  data_dictionary.json, .md         the columns
+The engine's reasons, rule ids, the audit's intervals and the publication history stay in
+the governance area (orchestration/lib/governance/publications.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +22,17 @@ import pandas as pd
 
 from orchestration.lib import paths
 from orchestration.lib.agreements.policy import clauses_for
-from orchestration.lib.disclosure.audit import audit_release
+from orchestration.lib.disclosure.audit.folder import FolderRefused, audit_folder
 from orchestration.lib.disclosure.engine import run_suppression
-from orchestration.lib.disclosure.tables import OUTPUT_COLUMNS, SummaryTable
+from orchestration.lib.disclosure.tables import KEY_COLUMNS, SummaryTable
+from orchestration.lib.governance import publications
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.export import code_version
-from orchestration.lib.storage import sha256_bytes, write_release_folder
+from orchestration.lib.storage import StagedFolder, sha256_bytes, stage_release_folder
 
 PUBLIC_CLAUSES = clauses_for("public")  # seeds/policy_scopes.csv
-# public columns: the structure and what is shown; never the true values
-PUBLIC_COLUMNS = OUTPUT_COLUMNS
-AUDIT_COLUMNS_DROPPED = ("true_value",)  # the audit's truth column stays inside the agency
+# public columns: the structure, what is shown and one neutral status; never a reason or rule id
+PUBLIC_COLUMNS = KEY_COLUMNS + ["status", "display", "n_display"]
 
 
 class PublicationBlocked(RuntimeError):
@@ -58,21 +59,28 @@ def policy_version() -> str:
     return sha256_bytes(*(f.read_bytes() for f in files if f.is_file()))[:16]
 
 
-def prior_publications(public: Path) -> list[pd.DataFrame]:
-    history = public / "history"
-    return [pd.read_parquet(p) for p in sorted(history.glob("*.parquet"))] if history.exists() else []
-
-
-def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.date) -> Publication:
+def publish(
+    tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.date, governance: Path | None = None
+) -> Publication:
     if not tables:
         raise PublicationBlocked("no summary tables to publish (are the marts built?)")
-    prior = prior_publications(public)
+    governance = governance or publications.publications_dir(public)
+    prior = publications.prior_publications(public, governance)
     began = time.monotonic()
     run = run_suppression(tables, prior_releases=prior)
     cells = run.cells
     suppressed_at = time.monotonic()
-    # the independent audit, on what would be published, with every earlier publication
-    audit = audit_release(cells, prior_releases=prior, tables=tables)
+    created = dt.datetime.now(dt.UTC)
+    staged = _stage(public, cells, tables, run_id=run_id, as_of=as_of, created=created)
+    try:
+        # the independent audit, on the folder as it would be published, with every earlier publication
+        _, audit = audit_folder(staged.path, prior_releases=prior, tables=tables)
+    except FolderRefused as refused:
+        staged.discard()
+        raise PublicationBlocked(f"the public folder holds what the audit's reader model refuses: {refused}") from None
+    except BaseException:
+        staged.discard()
+        raise
     audited_at = time.monotonic()
     pub = Publication(public)
     pub.seconds = {"suppression": round(suppressed_at - began, 2), "audit": round(audited_at - suppressed_at, 2)}
@@ -86,6 +94,7 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
         "engine_iterations": run.iterations,
     }
     if not audit.passed:
+        staged.discard()
         worst = audit.disclosed.head(5).to_dict("records")
         raise PublicationBlocked(
             f"audit found {disclosed} disclosed cell(s); nothing written. First: {json.dumps(worst, default=str)}"
@@ -94,7 +103,25 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
         pub.tables[table_id] = len(group)
         pub.suppression[table_id] = {str(k): int(v) for k, v in group["reason"].value_counts().items()}
 
-    created = dt.datetime.now(dt.UTC)
+    pub.manifest = staged.manifest
+    try:
+        summary = {"suppression": pub.suppression, "audit": pub.audit, "seconds": pub.seconds}
+        publications.write_record(
+            governance, run_id=run_id, created=created, cells=cells, public_cells=cells[PUBLIC_COLUMNS],
+            audit_cells=audit.cells, summary=summary,
+        )  # fmt: skip
+        staged.swap_in()
+    except BaseException:
+        staged.discard()
+        raise
+    return pub
+
+
+def _stage(
+    public: Path, cells: pd.DataFrame, tables: list[SummaryTable], *, run_id: str, as_of: dt.date, created: dt.datetime
+) -> StagedFolder:
+    """Write the folder as it will be published (tables, data dictionary, manifest) into
+    a staging folder beside `public`; the caller audits it, then swaps it in or discards it."""
 
     def write(staging: Path) -> None:
         (staging / "tables").mkdir()
@@ -102,36 +129,22 @@ def publish(tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.
             out = group[PUBLIC_COLUMNS].reset_index(drop=True)
             out.to_csv(staging / "tables" / f"{table_id}.csv", index=False)
             out.to_parquet(staging / "tables" / f"{table_id}.parquet", index=False)
-        audit_out = audit.cells.drop(columns=[c for c in AUDIT_COLUMNS_DROPPED if c in audit.cells.columns])
-        audit_out.astype({c: str for c in audit_out.columns if audit_out[c].dtype == object}).to_parquet(
-            staging / "audit.parquet", index=False
-        )
-        history = staging / "history"
-        history.mkdir()
-        if (public / "history").exists():
-            for old in (public / "history").glob("*.parquet"):
-                shutil.copy2(old, history / old.name)
-        cells[PUBLIC_COLUMNS].to_parquet(history / f"{created:%Y%m%dT%H%M%S}_{run_id[:8]}.parquet", index=False)
         write_data_dictionary(staging, "public")
 
-    pub.manifest = {
+    manifest = {
         "release": "public_summaries",
         "audience": "public",
         "folder": str(public),
-        "tables": pub.tables,
+        "tables": {str(k): int(v) for k, v in cells.groupby("table_id").size().items()},
         "descriptions": {t.table_id: t.description for t in tables},
         "policies": {t.table_id: t.policy for t in tables},
         "populations": {t.table_id: t.population for t in tables},
         "policy_version": policy_version(),
-        "suppression": pub.suppression,
-        "audit": pub.audit,
         "clauses": PUBLIC_CLAUSES,
-        "files": {},  # the SHA-256 of every file but the history, set by write_release_folder
+        "files": {},  # the SHA-256 of every file, set by stage_release_folder
         "as_of": str(as_of),
         "run_id": run_id,
         "code_version": code_version(),
         "created_at": created.isoformat(),
-        "seconds": pub.seconds,
     }
-    pub.manifest = write_release_folder(public, write, pub.manifest, unhashed=["history"])
-    return pub
+    return stage_release_folder(public, write, manifest)

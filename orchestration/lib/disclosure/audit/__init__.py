@@ -19,9 +19,10 @@ from orchestration.lib.disclosure.audit.lp import Need, Target, intervals
 from orchestration.lib.disclosure.audit.model import build_model
 from orchestration.lib.disclosure.audit.reader import AuditError, is_coded
 from orchestration.lib.disclosure.policy import Policy, load_policies
+from orchestration.lib.disclosure.relations import Relation, load_relations
 from orchestration.lib.disclosure.tables import SummaryTable
 
-__all__ = ["AuditError", "AuditResult", "audit_release", "target_key"]
+__all__ = ["AuditError", "AuditResult", "audit_release", "related_populations", "target_key"]
 
 SEP = "\x1f"
 
@@ -98,6 +99,7 @@ def audit_release(
     only_populations: set[str] | None = None,
     exact_intervals: bool = False,
     skip: set[tuple] | None = None,
+    relations: list[Relation] | None = None,
 ) -> AuditResult:
     """Audit `outputs` (the current release) together with what earlier releases published.
 
@@ -109,13 +111,17 @@ def audit_release(
     every interval exactly (two LPs a cell: slower, for reports on small releases).
     `skip` holds `target_key`s not to recompute: cells shown safe by an earlier audit of a
     release that has since only hidden more (knowledge only shrank, so they stay safe).
+    `relations` (default seeds/publish_relations.csv) are the population relations a reader
+    knows: they tie tables of different populations that share students.
     """
     current = pd.concat(outputs, ignore_index=True) if isinstance(outputs, list) else outputs
     frames = [current, *prior_releases]
+    relations = load_relations() if relations is None else relations
     if only_populations is not None:
+        only_populations = related_populations(frames, only_populations, relations)
         frames = [f[f["population"].isin(only_populations)] for f in frames]
     policies = policies or load_policies()
-    model = build_model(frames)
+    model = build_model(frames, relations)
     items = model.items
     unknown = set(items["policy"]) - set(policies)
     if unknown:
@@ -191,6 +197,24 @@ def audit_release(
     for spec, how in zip(specs, kind, strict=True):
         spec["interval"] = how
     return AuditResult(_classify(rows, model, specs, lower, upper, true_value))
+
+
+def related_populations(frames: list[pd.DataFrame], scope: set[str], relations: list[Relation]) -> set[str]:
+    """`scope` with every population a relation ties to it: a reader combines them."""
+    population_of: dict[str, set[str]] = {}
+    for frame in frames:
+        for table_id, population in frame[["table_id", "population"]].drop_duplicates().itertuples(index=False):
+            population_of.setdefault(str(table_id), set()).add(str(population))
+    scope = set(scope)
+    while True:
+        grown = set(scope)
+        for rel in relations:
+            mine, theirs = population_of.get(rel.table_id, set()), population_of.get(rel.other_table_id, set())
+            if mine & grown or theirs & grown:
+                grown |= mine | theirs
+        if grown == scope:
+            return scope
+        scope = grown
 
 
 def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.DataFrame:

@@ -6,7 +6,9 @@ Every published cell is one of these or, for a parent unit, the sum of its child
 Constraints: 0 <= N <= C; the categories of a grouping sum to the unit's 'all' group;
 a parent's group is the sum of its listed children's (>= when children are incomplete);
 published counts fix C; published percentages bound N against C:
-    whole % in lo..hi  <=>  200 N >= (2 lo - 1) C  and  200 N <= (2 hi + 1) C - 1.
+    whole % in lo..hi  <=>  200 N >= (2 lo - 1) C  and  200 N <= (2 hi + 1) C - 1;
+declared population relations (seeds/publish_relations.csv) tie counts of different
+populations within one publication: C_subset <= C_superset, or C = C'.
 One count or cross-classification per grouping is enough: a unit's groupings share only
 their total, and with one-way margins (or margins sharing only the outcome) any consistent
 margins have a non-negative integer cross-classification, so the margins' polytope is exact.
@@ -21,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from orchestration.lib.disclosure.audit.reader import AuditError, read_count, read_percent
+from orchestration.lib.disclosure.relations import Relation, related_pairs
 
 NEEDED = [
     "table_id",
@@ -118,8 +121,9 @@ def _items(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return items
 
 
-def build_model(frames: list[pd.DataFrame]) -> Model:
-    """The reader's model of `frames` (the current release first, then earlier ones)."""
+def build_model(frames: list[pd.DataFrame], relations: list[Relation] = ()) -> Model:
+    """The reader's model of `frames` (the current release first, then earlier ones), with
+    the population `relations` a reader knows."""
     items = _items(frames)
     ckeys, cinv = np.unique(items["ckey"].to_numpy(), return_inverse=True)
     items["cvar"] = cinv
@@ -167,6 +171,11 @@ def build_model(frames: list[pd.DataFrame]) -> Model:
     pairs = np.unique(np.stack([nvar[rate], cinv[rate]], axis=1), axis=0) if rate.any() else np.empty((0, 2), int)
     for n_var, c_var in pairs:
         rows.add([n_var, c_var], [1.0, -1.0], -np.inf, 0.0)
+
+    # population relations: a subset's count is at most its superset's; equal counts are one
+    pairs = related_pairs(items, list(relations), "cvar", "release")
+    for left, right, kind in pairs.itertuples(index=False):
+        rows.add([int(left), int(right)], [1.0, -1.0], 0.0 if kind == "equal" else -np.inf, 0.0)
 
     equations = _partitions(items, rate) + _hierarchies(items, rate)
     for eq in equations:
@@ -232,14 +241,35 @@ def _partitions(items: pd.DataFrame, rate: np.ndarray) -> list[Equation]:
         total = parts["total_var"].to_numpy()
         exact = parts["partitions_total"].to_numpy()
         label = (
-            "partition:" + layer + ":" + parts["population"] + ":" + parts["unit_id"] + ":" + parts["grouping"]
+            "partition:"
+            + layer
+            + ":"
+            + parts["population"]
+            + ":"
+            + parts["unit_id"]
+            + ":"
+            + parts["grouping"]
+            + ":"
+            + parts["table_id"]
+            + "@"
+            + parts["release"].astype(str)
         ).to_numpy()
-        for idx in _groups(parts, unit_keys + ["grouping"], col):
+        seen: set[tuple] = set()
+        # each table of each release states its own breakdown: one that lists only some categories
+        # (partitions_total false) must not relax another release's complete one
+        for idx in _groups(parts, unit_keys + ["grouping", "release", "table_id"], col):
             members = sorted(set(var[idx].tolist()))
+            t = int(total[idx[0]])
             if exact[idx].all():
-                out.append(Equation(label[idx[0]], layer, int(total[idx[0]]), members, True))
-            else:
-                out.extend(Equation(f"{label[idx[0]]}:{m}", layer, int(total[idx[0]]), [m], False) for m in members)
+                key = (t, tuple(members), True)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(Equation(label[idx[0]], layer, t, members, True))
+                continue
+            for m in members:
+                if (t, (m,), False) not in seen:
+                    seen.add((t, (m,), False))
+                    out.append(Equation(f"{label[idx[0]]}:{m}", layer, t, [m], False))
     return out
 
 
