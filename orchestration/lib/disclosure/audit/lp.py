@@ -322,6 +322,9 @@ def intervals(
         else:
             open_ts = _probe(whole.lp, ts, whole.localise(parts, ts), needs, consts, lower, upper, rng)
         local = whole.localise(parts, open_ts)
+        if needs is not None:
+            _settle_each(whole.lp, open_ts, local, needs, consts, lower, upper, kind)
+            continue
         for t in open_ts:
             low, high = whole.lp.interval(*local[t])
             lower[t], upper[t] = consts[t] + low, consts[t] + high
@@ -331,7 +334,7 @@ def intervals(
     return lower, upper, kind, col_lo, col_hi
 
 
-BIG_COMPONENT = 1500  # columns; larger components are probed in balls around the targets
+BIG_COMPONENT = 5000  # columns; larger components are probed in balls around the targets
 MAX_EXACT_COLUMNS = 6000  # beyond this a target neither ball nor relaxation decides is reported 'unproven'
 BALL_COLUMNS = 300
 SMALL_ROW = 16  # rows this short join a ball whole; longer ones (a state total) add ROW_FANOUT members
@@ -489,6 +492,49 @@ def _outer_proofs(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower,
 
 
 PROBES = 6
+
+
+def _settle_each(lp: _Batch, ts, local, needs, consts, lower, upper, kind) -> None:
+    """Each open target's own minimum, then its maximum only if the minimum did not settle it.
+
+    Every solution is a feasible table, so it is also a probe of every other open target:
+    the values it shows widen their seen ranges, which often settles them with no solve of
+    their own. A target solved both ways has its exact interval."""
+    if not ts:
+        return
+    ts_arr = np.asarray(ts, dtype=np.int64)
+    lengths = [len(local[t][0]) for t in ts]
+    values = sp.csr_matrix(
+        (
+            np.concatenate([local[t][1] for t in ts]),
+            (np.repeat(np.arange(len(ts)), lengths), np.concatenate([local[t][0] for t in ts])),
+        ),
+        shape=(len(ts), lp.n),
+    )
+    base = consts[ts_arr]
+
+    def see(x: np.ndarray) -> None:
+        v = values @ x + base
+        lower[ts_arr] = np.minimum(lower[ts_arr], np.ceil(v - TOL))
+        upper[ts_arr] = np.maximum(upper[ts_arr], np.floor(v + TOL))
+
+    for t in ts:
+        if _settled(needs[t], lower[t], upper[t]):
+            continue
+        cols, coefs = local[t]
+        for sign in (1.0, -1.0):
+            x = lp.point(cols, sign * coefs)
+            if x is None:  # unbounded that way (a parent whose children are not all listed)
+                if sign > 0:
+                    lower[t] = -np.inf
+                else:
+                    upper[t] = np.inf
+            else:
+                see(x)
+            if sign > 0 and _settled(needs[t], lower[t], upper[t]):
+                break
+        else:
+            kind[t] = "exact"
 
 
 def _settled(need: Need, lo: float, hi: float) -> bool:
