@@ -41,14 +41,20 @@
 
 
 {#- hierarchy 'institution' names an institution only where `name_if` (an expression over
-    the agreement, alias `a`) holds, with the lone-unnamed rule of
+    the agreement, alias `a`) holds or, given `listed_permission_min_cell` (a table under
+    a listed permission of the agreements: WIOA ETPL programs at cell size 3 or more),
+    where one of its cells reaches that size, with the rules of
     publish_named_institutions; a sector whose institutions are not all listed gets
-    children_complete = false (its listed children do not sum to it). -#}
-{% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none) -%}
+    children_complete = false (its listed children do not sum to it). The cell size is
+    the seed's: `listed_permission_min_cell=publish_policy_min_n('<table_id>')`. -#}
+{% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none, listed_permission_min_cell=none) -%}
 {%- set levels = publish_levels(hierarchy) -%}
 {%- set by_institution = hierarchy == 'institution' -%}
 {%- if by_institution and name_if is none -%}
     {{ exceptions.raise_compiler_error("publish_grid: an institution table needs name_if (which agreements permit naming)") }}
+{%- endif -%}
+{%- if listed_permission_min_cell is not none and not by_institution -%}
+    {{ exceptions.raise_compiler_error("publish_grid: listed_permission_min_cell names institutions: it needs hierarchy 'institution'") }}
 {%- endif -%}
 _located as (
     {%- for level in levels %}
@@ -118,7 +124,7 @@ _grid as (
 {%- if by_institution %}
 
 _named as (
-    {{ publish_named_institutions(base, name_if) }}
+    {{ publish_named_institutions(base, name_if, listed_permission_min_cell) }}
 ),
 
 _institutions as (
@@ -179,15 +185,22 @@ cross join _labels
 {%- endmacro %}
 
 
-{#- Institution codes a sector > institution table may name: those whose agreement
-    permits it (`name_if`, alias `a`), among the institutions with students in `base`
-    (an unnamed institution without rows hides nothing).
+{#- Institution codes a sector > institution table may name, among the institutions with
+    students in `base` (an unnamed institution without rows hides nothing):
+
+    - its own permission: its agreement satisfies `name_if` (alias `a`);
+    - or a listed permission (DOMAIN.md section 3, clause 9(c)(iii): "WIOA ETPL programs
+      at cell size 3 or more"), when `listed_permission_min_cell` is given (a SQL
+      expression, the table's publish_policy_min_n): one of the institution's cells, a
+      category of it in `base`, counts at least that many. Its All Students row is not a
+      program and does not count; an institution whose cells are all smaller stays in
+      its sector's unnamed part.
 
     A sector with exactly one unnamed institution would give that institution's numbers
     away (sector minus the named ones), so the sector's smallest named institution
     (size_weight, then code) is left unnamed too: the unnamed part of every sector is
     empty or at least two institutions. -#}
-{% macro publish_named_institutions(base, name_if) -%}
+{% macro publish_named_institutions(base, name_if, listed_permission_min_cell=none) -%}
     select institution_code
     from (
         select
@@ -199,12 +212,40 @@ cross join _labels
             select
                 a.institution_code,
                 i.sector,
+                {%- if listed_permission_min_cell is none %}
                 coalesce({{ name_if }}, false) as permitted,
+                {%- else %}
+                (coalesce({{ name_if }}, false) or listed.institution is not null) as permitted,
+                {%- endif %}
                 coalesce(i.size_weight, 0) as size_weight
             from {{ source('governance', 'agreements') }} as a
             inner join {{ ref('institutions') }} as i on a.institution_code = i.institution_code
+            {%- if listed_permission_min_cell is not none %}
+            left join (
+                select distinct cells.institution
+                from (
+                    select
+                        institution,
+                        count(*) as n
+                    from {{ base }}
+                    group by institution, category
+                ) as cells
+                where cells.n >= {{ listed_permission_min_cell }}
+            ) as listed on a.institution_code = listed.institution
+            {%- endif %}
             where a.institution_code in (select distinct institution from {{ base }})
         ) as members
     ) as ranked
     where permitted and not (unnamed_in_sector = 1 and smallest_first = 1)
+{%- endmacro %}
+
+
+{#- The cell size of a public table's policy: min_n of the seeds/suppression_policies.csv
+    row of the policy its seeds/publish_tables.csv row names, so the number lives in the
+    seed row alone (and the table is rebuilt when the seeds change). Null, which no cell
+    reaches, for a table id without a row. -#}
+{% macro publish_policy_min_n(table_id) -%}
+    (select p.min_n from {{ ref('publish_tables') }} as t
+        inner join {{ ref('suppression_policies') }} as p on t.policy = p.policy
+        where t.table_id = '{{ table_id }}')
 {%- endmacro %}
