@@ -271,6 +271,26 @@ def equal_population() -> Case:
     )
 
 
+def insider_singleton() -> Case:
+    groups = {
+        "all": {"All Students": 40},
+        "race_ethnicity": {"Hispanic or Latino": 30, "White": 1, "Black or African American": 9},
+    }
+    return Case(
+        "j_insider_singleton",
+        "the two hidden cells sum to 10, so no outsider learns either; the one White student "
+        "knows White is 1 and so that Black is 9",
+        [table("enrollment_by_race", "nces_2011_603", "count", unit_rows("school", "S", None, groups))],
+        _outsider_only,
+    )
+
+
+def _outsider_only(tables: list[SummaryTable]) -> pd.DataFrame:
+    from orchestration.lib.disclosure.engine import run_suppression
+
+    return run_suppression(tables, insiders=False).cells
+
+
 def _with_population(t: SummaryTable, population: str) -> SummaryTable:
     t.population = population
     return t
@@ -287,6 +307,7 @@ def all_cases() -> list[Case]:
         differencing(),
         subset_population(),
         equal_population(),
+        insider_singleton(),
     ]
 
 

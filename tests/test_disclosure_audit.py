@@ -26,6 +26,7 @@ EXPECTED = {  # what the audit must find in each naive output
     "g_differencing": {"EXACT"},
     "h_subset_population": {"EXACT"},
     "i_equal_population": {"EXACT", "SMALL_GROUP_SUM"},
+    "j_insider_singleton": {"INSIDER_EXACT"},
 }
 
 

@@ -66,6 +66,7 @@ def run_suppression(
     backend: str = "auto",
     audit: bool = True,
     relations: list[Relation] | None = None,
+    insiders: bool = True,
 ) -> SuppressionRun:
     """Suppress `tables` together (tables sharing a population share students).
 
@@ -77,11 +78,14 @@ def run_suppression(
     relations: population relations between tables (default seeds/publish_relations.csv):
     a count tied to a hidden one by an equality is hidden too, and the audit-driven
     complements look across them.
+    insiders: audit against the insider reader too (audit/insider.py); off only to show
+    what an outsider-only audit lets through.
     """
     if complementary not in MODES:
         raise ValueError(f"complementary must be one of {MODES}, got {complementary!r}")
     relations = load_relations() if relations is None else relations
     run = _Run(tables, list(prior_releases), policies or load_policies(), complementary, relations)
+    run.insiders = insiders
     iterations, result = run.solve(max_iterations, backend, audit)
     return SuppressionRun(run.output(), result, iterations)
 
@@ -95,6 +99,7 @@ class _Run:
             raise TableError(f"table ids must be unique, got {ids}")
         self.tables, self.priors, self.policies, self.mode = tables, priors, policies, mode
         self.relations = list(relations)
+        self.insiders = True
         frames = []
         for tix, table in enumerate(tables):
             policy_named(policies, table.policy, table.table_id)
@@ -431,6 +436,7 @@ class _Run:
     # ---- audit-driven fixpoint ----------------------------------------------------------
     def solve(self, max_iterations: int, backend: str, run_audit: bool) -> tuple[int, AuditResult | None]:
         result: pd.DataFrame | None = None
+        insider_safe: set[tuple[str, str]] = set()  # hiding more keeps them safe: not checked again
         for iteration in range(1, max_iterations + 1):
             while self.mode != "none":
                 changed = self._links_pass()
@@ -456,7 +462,10 @@ class _Run:
                 only_populations=scope,
                 skip=safe,
                 relations=self.relations,
+                insiders=self.insiders,
+                insider_safe=insider_safe,
             )
+            insider_safe = insider_safe | audit.insider_safe
             if result is None:
                 result = audit.cells
             else:
@@ -490,8 +499,12 @@ class _Run:
             if row.quantity == "recoded":
                 rows = np.flatnonzero(self.nq == q)
                 changed |= any(self._resolve_conflict(int(i)) for i in rows)
-            elif row.exact and row.release == 0 and self._republish(layer, q):
+            # a cell an outsider pins anyway can be shown; one an insider pins must stay hidden and be covered
+            elif row.exact and row.release == 0 and row.attacker == "outsider" and self._republish(layer, q):
                 changed = True
+            elif row.attacker != "outsider":  # hide one more cell of an equation the insider shares with it
+                insider = (self.cindex if layer == "c" else self.nindex).get(row.attacker.split(":", 1)[1])
+                changed |= self._protect(layer, [q] if insider is None else [q, insider], reason, row.table_id)
             else:
                 changed |= self._protect(layer, [q], reason, row.table_id)
         return changed

@@ -25,6 +25,7 @@ POLICY_COLUMNS = [
     "zero_is_protected",
     "consistency_rules",
     "recode_conflict_action",
+    "insider_coalition",
     "source",
 ]
 BAND_COLUMNS = [
@@ -74,6 +75,7 @@ class Policy:
     zero_is_protected: bool
     consistency_rules: bool
     recode_conflict_action: str
+    insider_coalition: int  # the audit's insider reader: a coalition of this many respondents (0: none)
     source: str
     bands: tuple[RateBand, ...]
 
@@ -217,6 +219,7 @@ def load_policies(seeds_dir: Path = SEEDS_DIR) -> dict[str, Policy]:
             zero_is_protected=row.boolean("zero_is_protected"),
             consistency_rules=row.boolean("consistency_rules"),
             recode_conflict_action=row.choice("recode_conflict_action", CONFLICT_ACTIONS),
+            insider_coalition=row.integer("insider_coalition", minimum=0),
             source=row.text("source", required=False),
             bands=tuple(bands.pop(name, [])),
         )

@@ -10,16 +10,18 @@ plus the policies' thresholds, and never imports the engine. See docs/suppressio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from orchestration.lib.disclosure.audit.insider import InsiderFinding, insider_findings
 from orchestration.lib.disclosure.audit.lp import Need, Target, intervals
 from orchestration.lib.disclosure.audit.model import build_model
 from orchestration.lib.disclosure.audit.reader import AuditError, is_coded
 from orchestration.lib.disclosure.policy import Policy, load_policies
-from orchestration.lib.disclosure.relations import Relation, load_relations
+from orchestration.lib.disclosure.relations import Relation, load_relations, related_pairs
 from orchestration.lib.disclosure.tables import SummaryTable
 
 __all__ = ["AuditError", "AuditResult", "audit_release", "related_populations", "target_key"]
@@ -45,7 +47,9 @@ RESULT_COLUMNS = [
     "true_value",
     "equation",
     "members",
+    "attacker",
 ]
+OUTSIDER = "outsider"
 
 
 @dataclass
@@ -53,6 +57,7 @@ class AuditResult:
     """Per-cell audit results; `passed` is True when no cell is disclosed."""
 
     cells: pd.DataFrame
+    insider_safe: set[tuple[str, str]] = field(default_factory=set)  # (insider, sibling) variable keys
 
     @property
     def disclosed(self) -> pd.DataFrame:
@@ -100,6 +105,8 @@ def audit_release(
     exact_intervals: bool = False,
     skip: set[tuple] | None = None,
     relations: list[Relation] | None = None,
+    insiders: bool = True,
+    insider_safe: set[tuple[str, str]] | frozenset = frozenset(),
 ) -> AuditResult:
     """Audit `outputs` (the current release) together with what earlier releases published.
 
@@ -113,6 +120,9 @@ def audit_release(
     release that has since only hidden more (knowledge only shrank, so they stay safe).
     `relations` (default seeds/publish_relations.csv) are the population relations a reader
     knows: they tie tables of different populations that share students.
+    `insiders` adds the insider reader (audit/insider.py): each hidden cell of 1..k (k the
+    policy's `insider_coalition`) known to its own members; it needs `tables` (the truth).
+    `insider_safe` holds (insider, sibling) pairs an earlier audit showed safe.
     """
     current = pd.concat(outputs, ignore_index=True) if isinstance(outputs, list) else outputs
     frames = [current, *prior_releases]
@@ -180,10 +190,11 @@ def audit_release(
             spec["group"] = group
             spec["need"] = Need(True, 0, m) if 1 <= group <= m - 1 else Need(False)
         specs.append(spec)
+    every_spec = specs  # the insider reader checks cells the outsider showed safe before, too
     if skip:
         specs = [s for s in specs if _spec_key(s, rows, model) not in skip or s["quantity"] == "size"]
     targets = [Target(np.array(s["cols"], dtype=np.int64), np.ones(len(s["cols"]))) for s in specs]
-    lower, upper, kind, _, _ = intervals(
+    lower, upper, kind, known_lo, known_hi = intervals(
         model.matrix,
         model.row_lo,
         model.row_hi,
@@ -196,7 +207,74 @@ def audit_release(
     )
     for spec, how in zip(specs, kind, strict=True):
         spec["interval"] = how
-    return AuditResult(_classify(rows, model, specs, lower, upper, true_value))
+    cells = _classify(rows, model, specs, lower, upper, true_value)
+    shown_safe: set[tuple[str, str]] = set()
+    if insiders and tables:
+        coalition = np.zeros(len(model.var_key))
+        size = items["policy"].map({k: p.insider_coalition for k, p in policies.items()}).to_numpy()
+        np.maximum.at(coalition, items["cvar"].to_numpy(), size)
+        np.maximum.at(coalition, items.loc[rate, "nvar"].to_numpy().astype(np.int64), size[rate])
+        found, shown_safe = insider_findings(model.matrix, model.row_lo, model.row_hi, known_lo, known_hi,
+                                             every_spec, true_value, coalition, backend, model.var_key,
+                                             insider_safe, _containment(model, relations))  # fmt: skip
+        if found:
+            cells = pd.concat([cells, _insider_rows(found, every_spec, rows, model, true_value)], ignore_index=True)
+    return AuditResult(cells, shown_safe)
+
+
+def _containment(model, relations: list[Relation]) -> Callable[[int, int], bool]:
+    """contains(a, b): cell b holds the records of cell a: the same group at an ancestor or
+    descendant unit, the total of a's unit, or the cell a declared relation ties a to (the
+    superset side of a subset, either side of an equality)."""
+    items = model.items
+    tied = set()
+    for left, right, kind in related_pairs(items, list(relations), "cvar", "release").itertuples(index=False):
+        tied.add((int(left), int(right)))
+        if kind == "equal":
+            tied.add((int(right), int(left)))
+    parent = dict(zip(items["unit_id"].astype(str), items["parent_unit_id"].astype(str), strict=True))
+
+    def chain(unit: str) -> set[str]:
+        seen = set()
+        while unit in parent and unit not in seen and parent[unit] not in ("None", "nan", "<NA>", ""):
+            seen.add(unit)
+            unit = parent[unit]
+        return seen | {unit}
+
+    def where(var: int) -> tuple[str, str, str]:
+        fields = _member(model, var)
+        return fields[-3], fields[-2], fields[-1]  # unit, grouping, category
+
+    def contains(a: int, b: int) -> bool:
+        if (a, b) in tied:
+            return True
+        (ua, ga, ca), (ub, gb, cb) = where(a), where(b)
+        if ua == ub:
+            return gb == "all" or (ga, ca) == (gb, cb)
+        return (ga, ca) == (gb, cb) and (ub in chain(ua) or ua in chain(ub))
+
+    return contains
+
+
+def _insider_rows(found: list[InsiderFinding], specs, rows, model, true_value) -> pd.DataFrame:
+    """One disclosed row per (protected quantity, insider) pair: the insider named by its cell."""
+    records = []
+    for f in found:
+        spec = specs[f.spec]
+        row = rows[spec["i"]]
+        exact = f.lower == f.upper
+        records.append(
+            {
+                "release": int(row.release), "table_id": row.table_id, "population": row.population,
+                "outcome": row.outcome, "unit_id": row.unit_id, "grouping": row.grouping, "category": row.category,
+                "quantity": spec["quantity"], "display": row.n_display if spec["quantity"] == "n" else row.display,
+                "lower": f.lower, "upper": f.upper, "interval": "insider", "exact": exact, "disclosed": True,
+                "reason": "INSIDER_EXACT" if exact else "INSIDER_WITHIN_PROTECTED_RANGE",
+                "true_value": int(true_value[spec["cols"][0]]), "equation": "", "members": (),
+                "attacker": "insider:" + SEP.join(_member(model, f.insider)[1:]),
+            }
+        )  # fmt: skip
+    return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
 
 
 def related_populations(frames: list[pd.DataFrame], scope: set[str], relations: list[Relation]) -> set[str]:
@@ -277,6 +355,7 @@ def _classify(rows, model, specs, lower, upper, true_value: np.ndarray) -> pd.Da
                 "true_value": None if np.isnan(truth) else int(truth),
                 "equation": spec.get("equation", ""),
                 "members": member_keys if row is None else (),
+                "attacker": OUTSIDER,
             }
         )
     return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)

@@ -1,0 +1,220 @@
+"""Insider mode: the reader is in the data.
+
+An outside reader knows only what was published. A student knows more: their own cell.
+A student who is the only one of their group at their school (a hidden cell of 1) knows
+that cell exactly, and a coalition of up to k such students (k = `insider_coalition` of
+the table's policy in seeds/suppression_policies.csv) knows any hidden cell of at most k.
+Subtracting what they know from a published total can pin the cells next to theirs:
+school total 12 shown, Hispanic 10 shown, White and Black hidden: the one White student
+knows Black is 1.
+
+Each insider is its own attacker: one hidden cell whose true value lies in 1..k is fixed
+at that value, and the audit asks whether its siblings (the protected cells sharing an
+equation with it) keep a feasible value outside their protection range. The question is
+asked first of a ball of the model around the insider whose outside unknowns are held at
+their true values: that reader knows more than the insider, so a sibling it cannot pin is
+safe from the insider too. A sibling that ball leaves pinned is asked of a relaxation (the
+same rows, every unknown in them free, farther rows dropped): pinned there, it is pinned
+for the insider. The few left are decided exactly on the insider's whole component (one
+LP per component, kept; the insider's column bounds are changed and put back).
+
+Out of scope: what an insider only narrows two equations away, and insiders of rate
+numerators' complements beyond their own row (the same ball covers their siblings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from orchestration.lib.disclosure.audit import lp
+from orchestration.lib.disclosure.audit.lp import Need
+
+SINGLE_QUANTITIES = ("count", "n", "numerator")
+
+
+@dataclass(frozen=True)
+class InsiderFinding:
+    """A protected quantity (`spec`, an index into the audit's specs) that the insider
+    holding variable `insider` pins or narrows into its protection range."""
+
+    spec: int
+    insider: int
+    lower: float
+    upper: float
+
+
+def insider_findings(
+    matrix: sp.csr_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    specs: list[dict],
+    truth: np.ndarray,
+    coalition: np.ndarray,
+    backend: str = "auto",
+    var_key: list[str] | None = None,
+    safe: set[tuple[str, str]] | frozenset = frozenset(),
+    contains: Callable[[int, int], bool] = lambda insider, var: False,
+) -> tuple[list[InsiderFinding], set[tuple[str, str]]]:
+    """Every (protected quantity, insider) pair where the insider learns too much, and the
+    (insider, sibling) pairs shown safe, keyed by `var_key`.
+
+    `col_lo`/`col_hi` are the model's bounds; `coalition[v]` the coalition size of the
+    policy governing variable v (0: no insiders); `specs` the audit's quantities
+    (single-variable ones with a `need` are checked). Pairs in `safe` (shown safe against
+    a release that has since only hidden more) are not checked again. `contains(i, v)`:
+    whether cell v holds the records of cell i (its parent unit's cell of the same group,
+    its unit's total, the same cell of a related population)."""
+    key = var_key if var_key is not None else [str(v) for v in range(matrix.shape[1])]
+    if backend == "auto":
+        backend = "highs" if lp._highs_core is not None else "linprog"
+    col_lo, col_hi, active = lp.presolve(matrix, row_lo, row_hi, col_lo, col_hi)
+    free = col_lo < col_hi
+    value = np.nan_to_num(truth, nan=-1.0)
+    insiders = np.flatnonzero(free & (value >= 1) & (value <= coalition))
+    # protected: a hidden cell whose true value is under the policy's minimum (a complement of
+    # a publishable size that an insider pins was publishable anyway)
+    watched = {
+        int(spec["cols"][0]): s
+        for s, spec in enumerate(specs)
+        if spec["quantity"] in SINGLE_QUANTITIES
+        and _protects(spec["need"])
+        and 0 <= value[int(spec["cols"][0])] < spec["min_n"]
+        and free[int(spec["cols"][0])]
+    }
+    if len(insiders) == 0 or not watched:
+        return [], set()
+    sub = matrix[active]
+    ctx = lp._Context(sub, row_lo[active], row_hi[active], np.where(free, 0.0, col_lo), col_lo, col_hi, backend)
+    graph = lp._Graph(sub, np.flatnonzero(free), truth)
+    siblings = _siblings(sub, free)
+    exact = _ComponentLPs(ctx, lp._components(matrix, active, free), value)
+    findings: list[InsiderFinding] = []
+    shown_safe: set[tuple[str, str]] = set()
+    for insider in insiders.tolist():
+        near = siblings.indices[siblings.indptr[insider] : siblings.indptr[insider + 1]].tolist()
+        checked = [v for v in near if v != insider and v in watched and (key[insider], key[v]) not in safe]
+        if not checked:
+            continue
+        unsafe = _unsettled(ctx, graph, insider, value, checked, specs, watched)
+        if unsafe:  # a relaxation that still pins them proves it; the rest the whole component decides
+            proven = _relaxed(ctx, graph, insider, value, [v for v, _, _ in unsafe], specs, watched)
+            rest = sorted({v for v, _, _ in unsafe} - {v for v, _, _ in proven})
+            unsafe = proven + (exact.unsettled(insider, value[insider], rest, specs, watched) if rest else [])
+        # a cell holding the insider's own record (the same group one level up or down, or in a
+        # related table) says about others only what it holds beyond the insider
+        unsafe = [
+            (var, low, high)
+            for var, low, high in unsafe
+            if not contains(insider, var)
+            or _others_narrowed(low - value[insider], high - value[insider], specs[watched[var]])
+        ]
+        findings += [InsiderFinding(watched[var], insider, low, high) for var, low, high in unsafe]
+        bad = {var for var, _, _ in unsafe}
+        shown_safe.update((key[insider], key[v]) for v in checked if v not in bad)
+    return findings, shown_safe
+
+
+class _ComponentLPs:
+    """One LP per component of the outsider's model, built on first use and kept: an
+    insider's check changes one column's bounds, solves, and puts them back."""
+
+    def __init__(self, ctx, labels: np.ndarray, truth: np.ndarray):
+        self.ctx, self.labels, self.truth = ctx, labels, truth
+        sub = ctx.sub
+        row_comp = np.full(sub.shape[0], -1, dtype=np.int64)
+        nonempty = np.diff(sub.indptr) > 0
+        if sub.nnz:
+            row_comp[nonempty] = np.maximum.reduceat(labels[sub.indices], sub.indptr[:-1][nonempty])
+        self.row_comp = row_comp
+        self.blocks: dict[int, lp._Block] = {}
+
+    def unsettled(self, insider: int, value: float, variables: list[int], specs, watched):
+        comp = int(self.labels[insider])
+        if comp not in self.blocks:
+            cols, rows = np.flatnonzero(self.labels == comp), np.flatnonzero(self.row_comp == comp)
+            self.blocks[comp] = (lp._Block(self.ctx, cols, rows), cols, rows)
+        block, cols, rows = self.blocks[comp]
+        batch, at = block.lp, block.position[insider]
+        lo, hi = float(self.ctx.col_lo[insider]), float(self.ctx.col_hi[insider])
+        if batch.backend == "highs":
+            batch.h.changeColBounds(at, value, value)
+        else:  # the reference path: a fresh LP with the insider's column fixed
+            fixed_lo, fixed_hi = self.ctx.col_lo.copy(), self.ctx.col_hi.copy()
+            fixed_lo[insider] = fixed_hi[insider] = value
+            block = lp._Block(replace(self.ctx, col_lo=fixed_lo, col_hi=fixed_hi), cols, rows)
+            batch = block.lp
+        try:
+            return _settle(batch, block, variables, self.truth[variables], specs, watched)
+        finally:
+            if batch.backend == "highs":
+                batch.h.changeColBounds(at, lo, hi)
+
+
+def _settle(batch, block, variables: list[int], seen: np.ndarray, specs, watched):
+    """(variable, lower, upper) of each variable whose need `batch` does not settle; `seen`
+    holds a feasible value of each (the truth)."""
+    n = len(variables)
+    lower, upper = seen.astype(float), seen.astype(float)
+    needs = [specs[watched[v]]["need"] for v in variables]
+    local = block.localise({i: (np.array([v]), np.ones(1)) for i, v in enumerate(variables)}, range(n))
+    # a few aggregate objectives first: one solution often settles several siblings at once
+    left = lp._probe(batch, list(range(n)), local, needs, np.zeros(n), lower, upper, np.random.default_rng(0))
+    lp._settle_each(batch, left, local, needs, np.zeros(n), lower, upper, np.empty(n, dtype=object))
+    return [(v, float(lower[i]), float(upper[i])) for i, v in enumerate(variables)
+            if not lp._settled(needs[i], lower[i], upper[i])]  # fmt: skip
+
+
+def _unsettled(ctx, graph, insider: int, value, variables: list[int], specs, watched):
+    """The siblings (with their seen ranges) a ball around `insider`, outside held at the
+    truth and the insider's cell at its value, does not settle."""
+    cols, rows = graph.ball(np.array([insider, *variables]))
+    neighbours = np.setdiff1d(graph.sub[rows].indices, cols)
+    free = ctx.col_lo < ctx.col_hi
+    if np.isnan(graph.truth[neighbours[free[neighbours]]]).any():
+        return [(v, -np.inf, np.inf) for v in variables]  # no truth to hold the outside at: cannot vouch
+    outside = np.where(free, np.nan_to_num(graph.truth, nan=0.0), 0.0)
+    outside[cols] = 0.0
+    lo, hi = ctx.col_lo.copy(), ctx.col_hi.copy()
+    lo[insider] = hi[insider] = value[insider]
+    block = lp._Block(replace(ctx, col_lo=lo, col_hi=hi), cols, rows, outside)
+    return _settle(block.lp, block, variables, value[variables], specs, watched)
+
+
+def _others_narrowed(low: float, high: float, spec: dict) -> bool:
+    """Whether the members other than the insider are pinned or narrowed into 1..min_n-1.
+    (Learning that nobody else is there, a zero, is out of this mode's scope.)"""
+    return low >= 1 and high <= spec["min_n"] - 1
+
+
+def _relaxed(ctx, graph, insider: int, value, variables: list[int], specs, watched):
+    """The siblings even a relaxation leaves pinned (so truly disclosed): the rows around the
+    insider with every unknown they hold free, the farther rows dropped."""
+    cols, rows = graph.ball(np.array([insider, *variables]))
+    wider = np.unique(np.concatenate([cols, *[graph.cols_of(r) for r in rows.tolist()]]))
+    lo, hi = ctx.col_lo.copy(), ctx.col_hi.copy()
+    lo[insider] = hi[insider] = value[insider]
+    block = lp._Block(replace(ctx, col_lo=lo, col_hi=hi), wider, rows)
+    return _settle(block.lp, block, variables, value[variables], specs, watched)
+
+
+def _protects(need: Need) -> bool:
+    """Whether the quantity has a protection range an insider could break."""
+    return need.exact or need.unpinned or need.floor_at is not None
+
+
+def _siblings(matrix: sp.csr_matrix, free: np.ndarray) -> sp.csr_matrix:
+    """Variable x variable: nonzero where two free variables share a row."""
+    pattern = matrix.copy().tocsc()
+    pattern.data = np.ones_like(pattern.data)
+    pattern = pattern[:, free].tocsr() if free.any() else pattern[:, :0].tocsr()
+    pattern = pattern[np.diff(pattern.indptr) >= 2]
+    share = (pattern.T @ pattern).tocsr()
+    index = np.flatnonzero(free)
+    coo = share.tocoo()
+    return sp.csr_matrix((coo.data, (index[coo.row], index[coo.col])), shape=(matrix.shape[1], matrix.shape[1]))
