@@ -4,31 +4,89 @@
    integers (every variable counts students), until nothing changes.
 2. Decompose: connected components of the remaining variables (two variables are linked
    when a row holds both); only components holding a target are solved.
-3. Solve: min and max of each target over its component with HiGHS. The default backend
-   keeps one HiGHS model per batch of components and re-solves from the previous basis
-   after changing the objective (scipy's bundled HiGHS bindings); `linprog` calls
-   scipy.optimize.linprog(method='highs') for every bound and is the reference path.
+3. Solve: min and max of each target over its component with HiGHS (the public `highspy`
+   package). The default backend keeps one HiGHS model per batch of components and re-solves
+   from the previous basis after changing the objective; `linprog` calls scipy's linprog and
+   milp for every bound and is the reference path.
+
+Whole numbers: with only sums, hierarchies and relations (unit coefficients) the LP's integer
+rounding is the reader's interval. Percentage rows (200 N against 119 C, say) are not: the LP
+admits 0.03 of a student. A component holding one, up to MILP_COLUMNS unknowns, is solved as a
+MILP (every column whole); a larger one keeps the LP bound, an outer bound of the whole-number
+interval, and its targets' kind is 'lp_relaxed'.
+
+Checks: every answer is checked before it is used. A point must satisfy the block's rows and
+bounds within tolerance (and be whole in a MILP) and attain the reported optimum; an unbounded
+answer needs a feasible point and a valid ray. An answer that fails is solved again with
+presolve off; if neither passes, the tighter of the two claims is kept, and only checked points
+ever widen an interval (an audit may report an interval narrower than the truth, never wider).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
 
 from orchestration.lib.disclosure.audit.reader import AuditError
 
 TOL = 1e-6
 BATCH_COLUMNS = 400
+# A component with percentage rows up to this many unknowns gets whole-number (MILP) intervals.
+# The demo's rate components without published counts (1,200-1,300 unknowns, ~1,500 targets,
+# 50-500 ms a MILP) stay LP: solving them so would multiply the audit's time.
+MILP_COLUMNS = 400
+# Even small MILPs of percentage rows can spend seconds in the root node (cut separation): a
+# 370-unknown state of 180 schools shown in ranges takes ~10 s a MILP. So each MILP has a node
+# limit and a time limit, and one intervals() call a MILP budget; a MILP stopped by either keeps
+# the bound it proved (at least the LP's) and its targets' kind is 'lp_relaxed', like a large
+# component's. The time limits are a safety net: they make a result depend on the machine only
+# when it is hit.
+MILP_NODES = 2000
+MILP_SECONDS = 2.0
+MILP_BUDGET = 20.0
+FEAS_TOL = 1e-6  # a point's violation of a row or bound, relative to the row's magnitude at that point
+INT_TOL = 1e-6  # distance from a whole number of a MILP column
+RAY_TOL = 1e-9
 
-try:  # scipy's own HiGHS bindings (not a public scipy API; the linprog path is the fallback)
-    from scipy.optimize._highspy import _core as _highs_core
-except ImportError:  # pragma: no cover - depends on the scipy build
-    _highs_core = None
+try:
+    import highspy
+except ImportError:  # pragma: no cover - a broken install; intervals() says what is missing
+    highspy = None
+
+MISSING_HIGHSPY = (
+    "the disclosure audit needs the 'highspy' package (HiGHS 1.16.0, a dependency of this project: "
+    "pip install highspy==1.16.0); backend='linprog' is the slow reference path"
+)
+
+if highspy is not None:
+
+    class _QuietHighs(highspy.Highs):
+        """highspy.Highs without HiGHS's banner on stdout."""
+
+        def enableCallbacks(self):  # Highs.__init__ calls it, and it would print the banner
+            self.setOptionValue("output_flag", False)
+            super().enableCallbacks()
+
+
+def _within(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, size) -> bool:
+    """lo <= value <= hi within FEAS_TOL * size (`size()` is computed only if an absolute
+    FEAS_TOL does not already settle it: most answers are exact to 1e-9)."""
+    excess = np.maximum(lo - value, value - hi)
+    if not (excess > FEAS_TOL).any():
+        return True
+    return not (excess > FEAS_TOL * size()).any()
+
+
+def _highs():
+    if highspy is None:  # pragma: no cover - intervals() checks first
+        raise ImportError(MISSING_HIGHSPY)
+    return _QuietHighs()
 
 
 @dataclass
@@ -94,14 +152,64 @@ def _components(matrix: sp.csr_matrix, active: np.ndarray, free: np.ndarray) -> 
     return out
 
 
-class _Batch:
-    """One LP over a set of components (block diagonal) answering many objectives."""
+@dataclass
+class _Raw:
+    """One solver call's answer, unchecked. status: 'optimal', 'unbounded', 'infeasible',
+    'limit' (a MILP stopped at MILP_NODES: value is its proven bound) or the solver's word."""
 
-    def __init__(self, matrix: sp.csr_matrix, row_lo, row_hi, col_lo, col_hi, backend: str):
+    status: str
+    value: float = math.nan
+    x: np.ndarray | None = None
+    ray: np.ndarray | None = None  # an unbounded direction, when the solver gives one
+
+
+@dataclass
+class Answer:
+    """A checked minimum: `value` (-inf when unbounded; after two answers that both failed their
+    check, the tighter claim) and `x`, a feasible point that passed the check (whole numbers in
+    a MILP), or None. `proven` is False when a MILP stopped at its node limit: `value` is then
+    only a bound (an outer one, like the LP's)."""
+
+    value: float
+    x: np.ndarray | None
+    proven: bool = True
+
+
+@dataclass
+class _Budget:
+    """Seconds of MILP left to one intervals() call."""
+
+    left: float = field(default_factory=lambda: MILP_BUDGET)
+
+
+class _Batch:
+    """One model over a set of components (block diagonal) answering many objectives.
+
+    `integer`: the columns are whole numbers (a MILP), for components with percentage rows,
+    whose LP relaxation admits tables no whole-number release allows; `known` is a whole-number
+    table believed to fit (the true values), `budget` the MILP time left."""
+
+    def __init__(
+        self,
+        matrix: sp.csr_matrix,
+        row_lo,
+        row_hi,
+        col_lo,
+        col_hi,
+        backend: str,
+        integer: bool = False,
+        known: np.ndarray | None = None,
+        budget: _Budget | None = None,
+    ):
         self.matrix, self.row_lo, self.row_hi = matrix, row_lo, row_hi
         self.col_lo, self.col_hi = col_lo, col_hi
-        self.backend = backend
+        self.backend, self.integer = backend, integer
+        self.budget = budget or _Budget()
         self.n = matrix.shape[1]
+        self.abs_matrix = abs(matrix)
+        self.resolves = 0  # answers that failed their check and were solved again without presolve
+        # a whole-number point of this block is known (checked, like any witness)
+        self._whole_table = known is not None and self._feasible(known, integer=True)
         if backend == "highs":
             self._init_highs()
         else:
@@ -113,79 +221,202 @@ class _Batch:
             a_ub = sp.vstack([matrix[up], -matrix[down]]) if (up.any() or down.any()) else None
             self.a_ub = a_ub
             self.b_ub = np.concatenate([row_hi[up], -row_lo[down]]) if a_ub is not None else None
-            self.bounds = list(zip(col_lo, [None if math.isinf(h) else h for h in col_hi], strict=True))
+            self.col_bounds = list(zip(col_lo, [None if math.isinf(h) else h for h in col_hi], strict=True))
 
     def _init_highs(self) -> None:
-        core = _highs_core
-        h = core._Highs()
-        h.setOptionValue("output_flag", False)
-        lp = core.HighsLp()
+        h = _highs()
+        lp = highspy.HighsLp()
         csc = self.matrix.tocsc()
         lp.num_col_, lp.num_row_ = self.n, self.matrix.shape[0]
         lp.col_cost_ = np.zeros(self.n)
         lp.col_lower_, lp.col_upper_ = self.col_lo, self.col_hi
         lp.row_lower_, lp.row_upper_ = self.row_lo, self.row_hi
-        lp.a_matrix_.format_ = core.MatrixFormat.kColwise
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
         lp.a_matrix_.index_ = csc.indices.astype(np.int32)
         lp.a_matrix_.value_ = csc.data.astype(float)
+        if self.integer:
+            lp.integrality_ = [highspy.HighsVarType.kInteger] * self.n
         h.passModel(lp)
-        self.h, self.core = h, core
-        self.last = np.empty(0, dtype=np.int32)
-        self.status = core.HighsModelStatus
+        if self.integer:
+            h.setOptionValue("mip_rel_gap", 0.0)  # a proven optimum, not one within 0.01%
+            h.setOptionValue("mip_max_nodes", MILP_NODES)
+        self.h = h
+        self.cost = np.zeros(self.n)
+        self.options: dict[str, object] = {}
 
-    def _highs_min(self, cols: np.ndarray, coefs: np.ndarray) -> float:
-        h = self.h
-        if len(self.last):
-            h.changeColsCost(len(self.last), self.last, np.zeros(len(self.last)))
-        cost = np.zeros(self.n)
-        np.add.at(cost, cols, coefs)
-        idx = np.flatnonzero(cost).astype(np.int32)
-        h.changeColsCost(len(idx), idx, cost[idx])
-        self.last = idx
+    def _option(self, name: str, value) -> None:
+        if self.options.get(name) != value:
+            self.h.setOptionValue(name, value)
+            self.options[name] = value
+
+    # ---- one solver call (the seam tests replace to feed the checks a wrong answer) ----------
+    def _run(self, cost: np.ndarray, presolve: bool, integer: bool) -> _Raw:
+        if not integer:
+            return (
+                self._run_highs(cost, presolve, False) if self.backend == "highs" else self._run_scipy(cost, presolve)
+            )
+        seconds = min(MILP_SECONDS, max(self.budget.left, 0.0))
+        began = time.perf_counter()
+        try:
+            if self.backend == "highs":
+                return self._run_highs(cost, presolve, True, seconds)
+            return self._run_scipy(cost, presolve, seconds)
+        finally:
+            self.budget.left -= time.perf_counter() - began
+
+    def _run_highs(self, cost: np.ndarray, presolve: bool, integer: bool, seconds: float = np.inf) -> _Raw:
+        h, status_of = self.h, highspy.HighsModelStatus
+        self._option("presolve", "choose" if presolve else "off")
+        if self.integer:
+            self._option("solve_relaxation", not integer)
+            self._option("time_limit", float(seconds))
+        if not presolve:
+            h.clearSolver()  # an independent solve, not a restart from the basis that gave the doubtful answer
+        changed = np.flatnonzero(cost != self.cost).astype(np.int32)
+        if len(changed):
+            h.changeColsCost(len(changed), changed, cost[changed])
+            self.cost = cost.copy()
         h.run()
         status = h.getModelStatus()
-        if status == self.status.kOptimal:
-            return h.getInfo().objective_function_value
-        if status in (self.status.kUnbounded, self.status.kUnboundedOrInfeasible):
-            return -np.inf
-        if status == self.status.kInfeasible:
-            raise AuditError("the published figures contradict each other (no table fits them)")
-        raise AuditError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+        solution = h.getSolution()
+        x = np.array(solution.col_value) if solution.value_valid else None
+        if status == status_of.kOptimal:
+            return _Raw("optimal", h.getInfo().objective_function_value, x)
+        if status == status_of.kUnbounded:
+            _, has_ray, ray = h.getPrimalRay()
+            return _Raw("unbounded", -np.inf, x, np.array(ray) if has_ray else None)
+        if status == status_of.kUnboundedOrInfeasible:
+            return _Raw("unbounded", -np.inf)
+        if status == status_of.kInfeasible:
+            return _Raw("infeasible")
+        if integer and status in (status_of.kSolutionLimit, status_of.kIterationLimit, status_of.kTimeLimit):
+            return _Raw("limit", h.getInfo().mip_dual_bound, x)
+        return _Raw(h.modelStatusToString(status))
 
-    def _linprog_min(self, cols: np.ndarray, coefs: np.ndarray) -> float:
-        c = np.zeros(self.n)
-        np.add.at(c, cols, coefs)
-        res = linprog(
-            c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds, method="highs"
+    def _run_scipy(self, cost: np.ndarray, presolve: bool, seconds: float | None = None) -> _Raw:
+        """linprog, or (with `seconds`) milp."""
+        if seconds is not None:
+            res = milp(
+                cost,
+                integrality=np.ones(self.n),
+                bounds=Bounds(self.col_lo, self.col_hi),
+                constraints=LinearConstraint(self.matrix, self.row_lo, self.row_hi) if self.matrix.shape[0] else None,
+                options={"presolve": presolve, "node_limit": MILP_NODES, "time_limit": seconds, "mip_rel_gap": 0.0},
+            )
+            statuses = {0: "optimal", 1: "limit", 2: "infeasible", 3: "unbounded"}
+        else:
+            res = linprog(
+                cost,
+                A_ub=self.a_ub,
+                b_ub=self.b_ub,
+                A_eq=self.a_eq,
+                b_eq=self.b_eq,
+                bounds=self.col_bounds,
+                method="highs",
+                options={"presolve": presolve},
+            )
+            statuses = {0: "optimal", 2: "infeasible", 3: "unbounded"}
+        status = statuses.get(res.status, res.message)
+        x = None if res.x is None else np.asarray(res.x, dtype=float)
+        if status == "optimal":
+            return _Raw(status, float(res.fun), x)
+        if status == "unbounded":
+            return _Raw(status, -np.inf, x)  # linprog gives no ray: a second solve must agree
+        if status == "limit":
+            return _Raw(status, float(res.mip_dual_bound), x)
+        return _Raw(status)
+
+    # ---- checks --------------------------------------------------------------------------------
+    def _feasible(self, x: np.ndarray | None, integer: bool) -> bool:
+        """x satisfies the block's bounds and rows within tolerance (and is whole when `integer`)."""
+        if x is None or len(x) != self.n or not np.isfinite(x).all():
+            return False
+        if not _within(x, self.col_lo, self.col_hi, lambda: 1.0 + np.abs(x)):
+            return False
+        if not _within(self.matrix @ x, self.row_lo, self.row_hi, lambda: 1.0 + self.abs_matrix @ np.abs(x)):
+            return False
+        return not integer or bool((np.abs(x - np.round(x)) <= INT_TOL).all())
+
+    def _ray(self, ray: np.ndarray | None, cost: np.ndarray) -> bool:
+        """`ray` is a direction of unbounded descent: it keeps every row and bound and lowers the cost."""
+        if ray is None or len(ray) != self.n or not np.isfinite(ray).all():
+            return False
+        size = 1.0 + np.abs(cost) @ np.abs(ray)
+        if not cost @ ray < -RAY_TOL * size:
+            return False
+        move = self.matrix @ ray
+        slack = RAY_TOL * (1.0 + self.abs_matrix @ np.abs(ray))
+        rows_ok = not (
+            (np.isfinite(self.row_hi) & (move > slack)).any() or (np.isfinite(self.row_lo) & (move < -slack)).any()
         )
-        if res.status == 0:
-            return float(res.fun)
-        if res.status == 3:
-            return -np.inf
-        if res.status == 2:
-            raise AuditError("the published figures contradict each other (no table fits them)")
-        raise AuditError(f"linprog stopped: {res.message}")
-
-    def point(self, cols: np.ndarray, coefs: np.ndarray) -> np.ndarray | None:
-        """A feasible point minimising the objective (None when unbounded)."""
-        if self.backend == "highs":
-            value = self._highs_min(cols, coefs)
-            return None if np.isinf(value) else np.asarray(self.h.getSolution().col_value)
-        c = np.zeros(self.n)
-        np.add.at(c, cols, coefs)
-        res = linprog(
-            c, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq, b_eq=self.b_eq, bounds=self.bounds, method="highs"
+        tiny = RAY_TOL * (1.0 + np.abs(ray))
+        cols_ok = not (
+            (np.isfinite(self.col_hi) & (ray > tiny)).any() or (np.isfinite(self.col_lo) & (ray < -tiny)).any()
         )
-        if res.status == 2:
-            raise AuditError("the published figures contradict each other (no table fits them)")
-        return res.x if res.status == 0 else None
+        return rows_ok and cols_ok
 
-    def interval(self, cols: np.ndarray, coefs: np.ndarray) -> tuple[float, float]:
-        solve = self._highs_min if self.backend == "highs" else self._linprog_min
-        low = solve(cols, coefs)
-        high = -solve(cols, -coefs)
-        return low, high
+    def _checked(self, raw: _Raw, cost: np.ndarray, integer: bool) -> bool:
+        """An optimum whose point is feasible and attains it; an unbounded answer with a feasible
+        point and a valid ray (integer runs are never unbounded here: the LP decides that)."""
+        if raw.status == "optimal":
+            if not self._feasible(raw.x, integer):
+                return False
+            return abs(float(cost @ raw.x) - raw.value) <= FEAS_TOL * (1.0 + np.abs(cost) @ np.abs(raw.x))
+        if raw.status == "unbounded" and not integer:
+            return self._feasible(raw.x, False) and self._ray(raw.ray, cost)
+        return False
+
+    def _solve(self, cost: np.ndarray, integer: bool) -> Answer:
+        """The minimum of cost @ x, checked; an answer that fails its check is solved again with
+        presolve off, and when neither passes the tighter of the two claims is kept (an interval
+        narrower than the truth can only flag more, never fewer, cells)."""
+        first = self._run(cost, True, integer)
+        if first.status == "limit":  # the node budget is spent either way: keep its bound and its point
+            return Answer(first.value, first.x if self._feasible(first.x, integer) else None, proven=False)
+        if self._checked(first, cost, integer):
+            return Answer(first.value, first.x)
+        self.resolves += 1
+        second = self._run(cost, False, integer)
+        answers = (first, second)
+        witness = next((a.x for a in (second, first) if self._feasible(a.x, integer)), None)
+        claims = [a.value for a in answers if a.status in ("optimal", "unbounded", "limit")]
+        if not self._checked(second, cost, integer):
+            if "infeasible" in (first.status, second.status) and witness is None:
+                raise AuditError("the published figures contradict each other (no table fits them)")
+            if len(claims) < 2:
+                raise AuditError(f"HiGHS gave no usable answer ({first.status}, then {second.status} without presolve)")
+        return Answer(max(claims), witness, proven=second.status != "limit")
+
+    # ---- what the audit asks -------------------------------------------------------------------
+    def minimize(self, cols: np.ndarray, coefs: np.ndarray) -> Answer:
+        """The checked minimum of sum(coefs * x[cols]) (whole numbers in an integer block)."""
+        cost = np.zeros(self.n)
+        np.add.at(cost, cols, coefs)
+        relaxed = self._solve(cost, integer=False)
+        if not self.integer:
+            return relaxed
+        if math.isinf(relaxed.value):
+            # unbounded over the reals is unbounded over whole numbers once one whole table fits (Meyer:
+            # the integer hull of a rational polyhedron has the same recession cone); an LP point is no witness
+            return Answer(-np.inf, None, proven=self._has_whole_table())
+        if self.budget.left <= 0:  # no MILP time left: the LP's bound, no whole-number witness
+            return Answer(relaxed.value, None, proven=False)
+        whole = self._solve(cost, integer=True)
+        self._whole_table |= whole.x is not None
+        return Answer(max(whole.value, relaxed.value), whole.x, whole.proven)
+
+    def _has_whole_table(self) -> bool:
+        """Whether a whole-number table of this block is known (else a MILP for any one, budget allowing;
+        one that no whole-number table fits is an AuditError)."""
+        if not self._whole_table and self.budget.left > 0:
+            self._whole_table = self._solve(np.zeros(self.n), integer=True).x is not None
+        return self._whole_table
+
+    def bounds(self, cols: np.ndarray, coefs: np.ndarray) -> tuple[float, float, bool]:
+        """(min, max, proven) of sum(coefs * x[cols])."""
+        low, high = self.minimize(cols, coefs), self.minimize(cols, -coefs)
+        return low.value, -high.value, low.proven and high.proven
 
 
 @dataclass
@@ -213,18 +444,25 @@ def intervals(
     needs: list[Need] | None = None,
     truth: np.ndarray | None = None,
 ):
-    """Integer (lower, upper) of every target, whether it is exact, and the presolved bounds.
+    """Integer (lower, upper) of every target, how it was found (`kind`), and the presolved bounds.
 
-    Without `needs` every interval is exact (two LPs a target). With `needs`, a component
-    is first probed with a few aggregate objectives (and the true values, when given); a
-    target whose probes already show what its need asks for keeps the range of values
-    seen, an inner bound of its interval (the reader's interval is at least that wide),
-    and only the others get the exact two LPs.
+    Without `needs` every interval is exact (two LPs a target, MILPs in a small component with
+    percentage rows). With `needs`, a component is first probed with a few aggregate objectives
+    (and the true values, when given); a target whose probes already show what its need asks
+    for keeps the range of values seen, an inner bound of its interval (the reader's interval
+    is at least that wide), and only the others get the exact two solves.
+
+    kind: 'exact'; 'inner' (probed); 'outer' (a relaxation that already fails the need);
+    'unproven' (a very large component, undecided); 'lp_relaxed' (a component with percentage
+    rows too large for MILPs, or a MILP stopped by its limits: a bound from the LP or the MILP,
+    which the whole-number interval may be narrower than).
     """
     if backend == "auto":
-        backend = "highs" if _highs_core is not None else "linprog"
+        backend = "highs"
     if backend not in ("highs", "linprog"):
         raise ValueError(f"backend must be 'auto', 'highs' or 'linprog', got {backend!r}")
+    if backend == "highs" and highspy is None:
+        raise ImportError(MISSING_HIGHSPY)
     col_lo, col_hi, active = presolve(matrix, row_lo, row_hi, col_lo, col_hi)
     free = col_lo < col_hi
     labels = _components(matrix, active, free)
@@ -274,27 +512,20 @@ def intervals(
                 exact[t] = True
         else:
             pending.append(comp)
-    batches: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for comp in pending:
-        c0, c1 = np.searchsorted(sorted_labels, [comp, comp + 1])
-        if current and size + (c1 - c0) > BATCH_COLUMNS:
-            batches.append(current)
-            current, size = [], 0
-        current.append(comp)
-        size += c1 - c0
-    if current:
-        batches.append(current)
+    sizes = {comp: int(np.diff(np.searchsorted(sorted_labels, [comp, comp + 1]))[0]) for comp in pending}
+    percent = _percentage_rows(sub)
+    with_percent = {c for c in pending if percent[order[slice(*np.searchsorted(sorted_comp, [c, c + 1]))]].any()}
+    whole_comps = {c for c in with_percent if sizes[c] <= MILP_COLUMNS}
+    batches = [[c] for c in pending if c in whole_comps] + _batches([c for c in pending if c not in whole_comps], sizes)
     fixed_value = np.where(col_lo == col_hi, col_lo, 0.0)
     rng = np.random.default_rng(0)
     kind = np.where(exact, "exact", "inner").astype(object)
-    ctx = _Context(sub, sub_lo, sub_hi, fixed_value, col_lo, col_hi, backend)
+    ctx = _Context(sub, sub_lo, sub_hi, fixed_value, col_lo, col_hi, backend, truth)
     for batch in batches:
         cols = np.concatenate([col_order[slice(*np.searchsorted(sorted_labels, [c, c + 1]))] for c in batch])
         rows = np.concatenate([order[slice(*np.searchsorted(sorted_comp, [c, c + 1]))] for c in batch])
         ts = [t for comp in batch for t in by_comp[comp]]
-        whole = _Block(ctx, cols, rows)
+        whole = _Block(ctx, cols, rows, integer=batch[0] in whole_comps)
         if needs is None:
             open_ts = ts
         elif len(cols) > BIG_COMPONENT and truth is not None:
@@ -324,14 +555,39 @@ def intervals(
         local = whole.localise(parts, open_ts)
         if needs is not None:
             _settle_each(whole.lp, open_ts, local, needs, consts, lower, upper, kind)
-            continue
-        for t in open_ts:
-            low, high = whole.lp.interval(*local[t])
-            lower[t], upper[t] = consts[t] + low, consts[t] + high
-            kind[t] = "exact"
+        else:
+            for t in open_ts:
+                low, high, proven = whole.lp.bounds(*local[t])
+                lower[t], upper[t] = consts[t] + low, consts[t] + high
+                kind[t] = "exact" if proven else "lp_relaxed"
+        relaxed = [t for c in batch if c in with_percent - whole_comps for t in by_comp[c]]
+        # the LP decided these over fractions of students: an outer bound of the whole-number interval
+        kind[[t for t in relaxed if kind[t] in ("exact", "inner")]] = "lp_relaxed"
     lower = np.ceil(lower - TOL) + 0.0
     upper = np.floor(upper + TOL) + 0.0
     return lower, upper, kind, col_lo, col_hi
+
+
+def _percentage_rows(sub: sp.csr_matrix) -> np.ndarray:
+    """Rows with a coefficient other than +-1: percentage bounds, whose LP relaxation is not whole."""
+    row_of = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+    return np.bincount(row_of[np.abs(sub.data) != 1], minlength=sub.shape[0]) > 0
+
+
+def _batches(comps: list[int], sizes: dict[int, int]) -> list[list[int]]:
+    """Components grouped into LPs of about BATCH_COLUMNS unknowns (a larger one alone)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for comp in comps:
+        if current and size + sizes[comp] > BATCH_COLUMNS:
+            batches.append(current)
+            current, size = [], 0
+        current.append(comp)
+        size += sizes[comp]
+    if current:
+        batches.append(current)
+    return batches
 
 
 BIG_COMPONENT = 5000  # columns; larger components are probed in balls around the targets
@@ -350,12 +606,22 @@ class _Context:
     col_lo: np.ndarray
     col_hi: np.ndarray
     backend: str
+    truth: np.ndarray | None = None
+    budget: _Budget = field(default_factory=_Budget)
 
 
 class _Block:
-    """The LP of some unknown columns over some rows; other unknowns held at `outside` values."""
+    """The LP (or, `integer`, the MILP) of some unknown columns over some rows; other unknowns held
+    at `outside` values."""
 
-    def __init__(self, ctx: _Context, cols: np.ndarray, rows: np.ndarray, outside: np.ndarray | None = None):
+    def __init__(
+        self,
+        ctx: _Context,
+        cols: np.ndarray,
+        rows: np.ndarray,
+        outside: np.ndarray | None = None,
+        integer: bool = False,
+    ):
         self.position = {int(c): i for i, c in enumerate(cols)}
         block = ctx.sub[rows]
         shift = block @ (ctx.fixed_value if outside is None else ctx.fixed_value + outside)
@@ -366,6 +632,9 @@ class _Block:
             ctx.col_lo[cols],
             ctx.col_hi[cols],
             ctx.backend,
+            integer,
+            ctx.truth[cols] if integer and outside is None and ctx.truth is not None else None,
+            ctx.budget,
         )
         self._lp = None
 
@@ -482,7 +751,7 @@ def _outer_proofs(graph: _Graph, ctx: _Context, ts, parts, needs, consts, lower,
         cols, rows = graph.ball(parts[t][0])
         wider = np.unique(np.concatenate([cols, *[graph.cols_of(r) for r in rows]]))
         block = _Block(ctx, wider, rows)
-        low, high = block.lp.interval(*block.localise(parts, [t])[t])
+        low, high, _ = block.lp.bounds(*block.localise(parts, [t])[t])
         lo, hi = math.ceil(consts[t] + low - TOL), math.floor(consts[t] + high + TOL)
         if _settled(needs[t], lo, hi):
             left.append(t)
@@ -499,7 +768,8 @@ def _settle_each(lp: _Batch, ts, local, needs, consts, lower, upper, kind) -> No
 
     Every solution is a feasible table, so it is also a probe of every other open target:
     the values it shows widen their seen ranges, which often settles them with no solve of
-    their own. A target solved both ways has its exact interval."""
+    their own (only checked points count: in a MILP block they are whole-number tables). A
+    target solved both ways has its exact interval."""
     if not ts:
         return
     ts_arr = np.asarray(ts, dtype=np.int64)
@@ -522,19 +792,23 @@ def _settle_each(lp: _Batch, ts, local, needs, consts, lower, upper, kind) -> No
         if _settled(needs[t], lower[t], upper[t]):
             continue
         cols, coefs = local[t]
+        proven = True
         for sign in (1.0, -1.0):
-            x = lp.point(cols, sign * coefs)
-            if x is None:  # unbounded that way (a parent whose children are not all listed)
-                if sign > 0:
-                    lower[t] = -np.inf
-                else:
-                    upper[t] = np.inf
+            before = lower[t] if sign > 0 else upper[t]
+            answer = lp.minimize(cols, sign * coefs)
+            if answer.x is not None:
+                see(answer.x)
+            # the target's own bound is the optimum (-inf when unbounded: a parent whose children are
+            # not all listed); after a dispute the tighter claim, but never narrower than a table seen
+            if sign > 0:
+                lower[t] = min(before, _int_ceil(consts[t] + answer.value - TOL))
             else:
-                see(x)
-            if sign > 0 and _settled(needs[t], lower[t], upper[t]):
+                upper[t] = max(before, _int_floor(consts[t] - answer.value + TOL))
+            proven &= answer.proven
+            if sign > 0 and proven and _settled(needs[t], lower[t], upper[t]):
                 break
-        else:
-            kind[t] = "exact"
+        else:  # a MILP stopped at its node limit leaves a bound, not the exact interval
+            kind[t] = "exact" if proven else "lp_relaxed"
 
 
 def _settled(need: Need, lo: float, hi: float) -> bool:
@@ -565,7 +839,7 @@ def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng, individual: 
             weights = rng.choice([-1.0, 1.0], len(open_ts))
         cols = np.concatenate([local[t][0] for t in open_ts])
         coefs = np.concatenate([local[t][1] * w for t, w in zip(open_ts, weights, strict=True)])
-        x = lp.point(cols, coefs)
+        x = lp.minimize(cols, coefs).x  # a checked table, or None (unbounded: nothing seen)
         if x is None:
             stale += 1
             continue
@@ -578,7 +852,7 @@ def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng, individual: 
         open_ts = still
     if individual:
         for t in open_ts:
-            low, high = lp.interval(*local[t])
+            low, high, _ = lp.bounds(*local[t])  # a ball is an LP: its optimum is proven
             # an unbounded direction (a parent whose children are not all listed) stays infinite
             lower[t] = min(lower[t], _int_ceil(consts[t] + low - TOL))
             upper[t] = max(upper[t], _int_floor(consts[t] + high + TOL))
