@@ -473,10 +473,10 @@ class _Run:
                 kept = result[result["population"].isin(scope) & ~result["disclosed"]]
                 kept = kept[[target_key(r) not in fresh for r in kept.itertuples()]]
                 result = pd.concat([result[~result["population"].isin(scope)], kept, audit.cells], ignore_index=True)
-            audit = AuditResult(result)
+            audit = AuditResult(result, insider_safe)
             if self.mode != "full" or audit.passed or not self._resolve(audit.disclosed):
                 return iteration, audit
-        return max_iterations, AuditResult(result)
+        return max_iterations, AuditResult(result, insider_safe)
 
     def _resolve(self, disclosed: pd.DataFrame) -> bool:
         changed = False

@@ -74,7 +74,10 @@ def publish(
     staged = _stage(public, cells, tables, run_id=run_id, as_of=as_of, created=created)
     try:
         # the independent audit, on the folder as it would be published, with every earlier publication
-        _, audit = audit_folder(staged.path, prior_releases=prior, tables=tables)
+        # (insider pairs the audit already showed safe while the engine only hid more are not
+        # rechecked: hiding more never helps an insider)
+        safe = run.audit.insider_safe if run.audit is not None else set()
+        _, audit = audit_folder(staged.path, prior_releases=prior, tables=tables, insider_safe=safe)
     except FolderRefused as refused:
         staged.discard()
         raise PublicationBlocked(f"the public folder holds what the audit's reader model refuses: {refused}") from None

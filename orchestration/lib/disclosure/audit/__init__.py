@@ -222,16 +222,16 @@ def audit_release(
     return AuditResult(cells, shown_safe)
 
 
-def _containment(model, relations: list[Relation]) -> Callable[[int, int], bool]:
-    """contains(a, b): cell b holds the records of cell a: the same group at an ancestor or
-    descendant unit, the total of a's unit, or the cell a declared relation ties a to (the
-    superset side of a subset, either side of an equality)."""
+def _containment(model, relations: list[Relation]) -> Callable[[int, int], str]:
+    """contains(a, b): 'holds' when cell b holds every record of cell a (the same group at an
+    ancestor unit, the total of a's unit, the superset side of a declared relation), 'inside'
+    when b's records are all a's (a descendant, a part of a's total, the subset side, either
+    side of an equality), '' otherwise."""
     items = model.items
-    tied = set()
+    tied: dict[tuple[int, int], str] = {}
     for left, right, kind in related_pairs(items, list(relations), "cvar", "release").itertuples(index=False):
-        tied.add((int(left), int(right)))
-        if kind == "equal":
-            tied.add((int(right), int(left)))
+        tied[(int(left), int(right))] = "inside" if kind == "equal" else "holds"
+        tied[(int(right), int(left))] = "inside"
     parent = dict(zip(items["unit_id"].astype(str), items["parent_unit_id"].astype(str), strict=True))
 
     def chain(unit: str) -> set[str]:
@@ -245,13 +245,15 @@ def _containment(model, relations: list[Relation]) -> Callable[[int, int], bool]
         fields = _member(model, var)
         return fields[-3], fields[-2], fields[-1]  # unit, grouping, category
 
-    def contains(a: int, b: int) -> bool:
+    def contains(a: int, b: int) -> str:
         if (a, b) in tied:
-            return True
+            return tied[(a, b)]
         (ua, ga, ca), (ub, gb, cb) = where(a), where(b)
         if ua == ub:
-            return gb == "all" or (ga, ca) == (gb, cb)
-        return (ga, ca) == (gb, cb) and (ub in chain(ua) or ua in chain(ub))
+            return "holds" if gb == "all" else "inside" if ga == "all" else ""
+        if (ga, ca) != (gb, cb):
+            return ""
+        return "holds" if ub in chain(ua) else "inside" if ua in chain(ub) else ""
 
     return contains
 

@@ -59,7 +59,7 @@ def insider_findings(
     backend: str = "auto",
     var_key: list[str] | None = None,
     safe: set[tuple[str, str]] | frozenset = frozenset(),
-    contains: Callable[[int, int], bool] = lambda insider, var: False,
+    contains: Callable[[int, int], str] = lambda insider, var: "",
 ) -> tuple[list[InsiderFinding], set[tuple[str, str]]]:
     """Every (protected quantity, insider) pair where the insider learns too much, and the
     (insider, sibling) pairs shown safe, keyed by `var_key`.
@@ -68,11 +68,11 @@ def insider_findings(
     policy governing variable v (0: no insiders); `specs` the audit's quantities
     (single-variable ones with a `need` are checked). Pairs in `safe` (shown safe against
     a release that has since only hidden more) are not checked again. `contains(i, v)`:
-    whether cell v holds the records of cell i (its parent unit's cell of the same group,
-    its unit's total, the same cell of a related population)."""
+    'holds' when cell v holds cell i's records, 'inside' when v's records are all i's, ''
+    when neither (audit/__init__.py `_containment`)."""
     key = var_key if var_key is not None else [str(v) for v in range(matrix.shape[1])]
     if backend == "auto":
-        backend = "highs" if lp._highs_core is not None else "linprog"
+        backend = "highs"
     col_lo, col_hi, active = lp.presolve(matrix, row_lo, row_hi, col_lo, col_hi)
     free = col_lo < col_hi
     value = np.nan_to_num(truth, nan=-1.0)
@@ -106,13 +106,17 @@ def insider_findings(
             proven = _relaxed(ctx, graph, insider, value, [v for v, _, _ in unsafe], specs, watched)
             rest = sorted({v for v, _, _ in unsafe} - {v for v, _, _ in proven})
             unsafe = proven + (exact.unsettled(insider, value[insider], rest, specs, watched) if rest else [])
-        # a cell holding the insider's own record (the same group one level up or down, or in a
-        # related table) says about others only what it holds beyond the insider
+        # a cell holding the insider's record (the same group a level up, the unit's total, a
+        # related table's cell) tells about others only what it holds beyond the insider; a
+        # cell inside the insider's (a part of it, a level down) holds only insiders
         unsafe = [
             (var, low, high)
             for var, low, high in unsafe
             if not contains(insider, var)
-            or _others_narrowed(low - value[insider], high - value[insider], specs[watched[var]])
+            or (
+                contains(insider, var) == "holds"
+                and _others_narrowed(low - value[insider], high - value[insider], specs[watched[var]])
+            )
         ]
         findings += [InsiderFinding(watched[var], insider, low, high) for var, low, high in unsafe]
         bad = {var for var, _, _ in unsafe}
@@ -144,6 +148,7 @@ class _ComponentLPs:
         lo, hi = float(self.ctx.col_lo[insider]), float(self.ctx.col_hi[insider])
         if batch.backend == "highs":
             batch.h.changeColBounds(at, value, value)
+            batch.col_lo[at] = batch.col_hi[at] = value  # what the batch checks its answers against
         else:  # the reference path: a fresh LP with the insider's column fixed
             fixed_lo, fixed_hi = self.ctx.col_lo.copy(), self.ctx.col_hi.copy()
             fixed_lo[insider] = fixed_hi[insider] = value
@@ -154,6 +159,7 @@ class _ComponentLPs:
         finally:
             if batch.backend == "highs":
                 batch.h.changeColBounds(at, lo, hi)
+                batch.col_lo[at], batch.col_hi[at] = lo, hi
 
 
 def _settle(batch, block, variables: list[int], seen: np.ndarray, specs, watched):
