@@ -98,7 +98,12 @@ def insider_findings(
     shown_safe: set[tuple[str, str]] = set()
     for insider in insiders.tolist():
         near = siblings.indices[siblings.indptr[insider] : siblings.indptr[insider + 1]].tolist()
-        checked = [v for v in near if v != insider and v in watched and (key[insider], key[v]) not in safe]
+        # a cell inside the insider's (a part of it, a level down) holds only insiders: never checked
+        checked = [
+            v
+            for v in near
+            if v != insider and v in watched and (key[insider], key[v]) not in safe and contains(insider, v) != "inside"
+        ]
         if not checked:
             continue
         unsafe = _unsettled(ctx, graph, insider, value, checked, specs, watched)
@@ -107,16 +112,12 @@ def insider_findings(
             rest = sorted({v for v, _, _ in unsafe} - {v for v, _, _ in proven})
             unsafe = proven + (exact.unsettled(insider, value[insider], rest, specs, watched) if rest else [])
         # a cell holding the insider's record (the same group a level up, the unit's total, a
-        # related table's cell) tells about others only what it holds beyond the insider; a
-        # cell inside the insider's (a part of it, a level down) holds only insiders
+        # related table's cell) tells about others only what it holds beyond the insider
         unsafe = [
             (var, low, high)
             for var, low, high in unsafe
-            if not contains(insider, var)
-            or (
-                contains(insider, var) == "holds"
-                and _others_narrowed(low - value[insider], high - value[insider], specs[watched[var]])
-            )
+            if contains(insider, var) != "holds"
+            or _others_narrowed(low - value[insider], high - value[insider], specs[watched[var]])
         ]
         findings += [InsiderFinding(watched[var], insider, low, high) for var, low, high in unsafe]
         bad = {var for var, _, _ in unsafe}
