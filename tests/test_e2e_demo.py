@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from tests.conftest import subprocess_env, venv_bin
+from tests.test_folder_attacker import attack_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -83,5 +84,9 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     rel = run(["query", "select count(*) from rel_sleds__pathways", "--format", "csv"], env)
     assert rel.returncode == 0 and int(rel.stdout.splitlines()[-1]) > 0
     assert (home / "releases" / "public" / "manifest.json").exists()
+    # an exact integer attacker reading the demo's public folder (its only knowledge) recovers
+    # no hidden cell: every component of up to 40 targets whole, 40 drawn in each larger one
+    found, checked = attack_folder(home / "releases" / "public", sample=40)
+    assert checked > 300 and found == [], found[:10]
     verify = run(["audit", "--verify"], env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
