@@ -253,3 +253,31 @@ def test_a_partial_breakdown_in_one_release_does_not_relax_the_full_breakdown_of
                                                        ("race_ethnicity", "White", "*")], partitions_total=False),
                           exact_intervals=True)  # fmt: skip
     assert alone.cells[["lower", "upper"]].values.tolist() == [[0, 120]]
+
+
+def test_insider_findings_are_the_same_with_and_without_the_pool_of_tables(monkeypatch):
+    """The pool (insider.py `_Pool`) only skips solves: mixing feasible tables never clears a
+    sibling the exact LP would flag, and it does clear some."""
+    import orchestration.lib.disclosure.audit.insider as insider
+
+    tables = synthetic_release(1500, seed=3)
+    outsider_only = run_suppression(tables, insiders=False, audit=False).cells
+    cleared = []
+    pooled_unsettled = insider._Pool.unsettled
+
+    def counting(self, i, variables):
+        left = pooled_unsettled(self, i, variables)
+        cleared.append(len(variables) - len(left))
+        return left
+
+    monkeypatch.setattr(insider._Pool, "unsettled", counting)
+    pooled = audit_release(outsider_only, tables=tables)
+    monkeypatch.setattr(insider._Pool, "unsettled", lambda self, i, variables: variables)
+    unpooled = audit_release(outsider_only, tables=tables)
+    keys = ["table_id", "unit_id", "grouping", "category", "quantity", "attacker"]
+    found = pooled.disclosed[pooled.disclosed["attacker"] != "outsider"]
+    assert len(found) > 0  # insiders do pin cells of the outsider-only release
+    assert sorted(map(tuple, found[keys].to_numpy())) == sorted(
+        map(tuple, unpooled.disclosed[unpooled.disclosed["attacker"] != "outsider"][keys].to_numpy())
+    )
+    assert sum(cleared) > 0

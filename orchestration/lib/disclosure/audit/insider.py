@@ -10,8 +10,11 @@ knows Black is 1.
 
 Each insider is its own attacker: one hidden cell whose true value lies in 1..k is fixed
 at that value, and the audit asks whether its siblings (the protected cells sharing an
-equation with it) keep a feasible value outside their protection range. The question is
-asked first of a ball of the model around the insider whose outside unknowns are held at
+equation with it) keep a feasible value outside their protection range. Tables already
+found for the insider's component (a few aggregate optima, each sibling's own extremes, the
+truth) answer it first: mixes of them with the insider's cell at its value are feasible
+tables too (`_Pool`). The rest is asked of a ball of the model around the insider whose
+outside unknowns are held at
 their true values: that reader knows more than the insider, so a sibling it cannot pin is
 safe from the insider too. A sibling that ball leaves pinned is asked of a relaxation (the
 same rows, every unknown in them free, farther rows dropped): pinned there, it is pinned
@@ -24,6 +27,7 @@ numerators' complements beyond their own row (the same ball covers their sibling
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -94,6 +98,7 @@ def insider_findings(
     graph = lp._Graph(sub, np.flatnonzero(free), truth)
     siblings = _siblings(sub, free)
     exact = _ComponentLPs(ctx, lp._components(matrix, active, free), value)
+    pool = _Pool(exact, np.array(sorted(watched)), value, specs, watched)
     findings: list[InsiderFinding] = []
     shown_safe: set[tuple[str, str]] = set()
     for insider in insiders.tolist():
@@ -106,7 +111,9 @@ def insider_findings(
         ]
         if not checked:
             continue
-        unsafe = _unsettled(ctx, graph, insider, value, checked, specs, watched)
+        # tables already found settle most siblings with no solve of their own
+        left = pool.unsettled(insider, checked)
+        unsafe = _unsettled(ctx, graph, insider, value, left, specs, watched) if left else []
         if unsafe:  # a relaxation that still pins them proves it; the rest the whole component decides
             proven = _relaxed(ctx, graph, insider, value, [v for v, _, _ in unsafe], specs, watched)
             rest = sorted({v for v, _, _ in unsafe} - {v for v, _, _ in proven})
@@ -125,6 +132,89 @@ def insider_findings(
     return findings, shown_safe
 
 
+POOL_OBJECTIVES = 24
+
+
+class _Pool:
+    """A few feasible tables of each component of the outsider's model (checked LP points), for
+    settling siblings without a solve of their own.
+
+    The points of a component are its minimum and maximum of the protected cells' sum and the
+    optima of random signed sums of them, plus the truth. The model is convex: a mix of a point
+    with the insider's cell below the insider's value and one with it above is a table with
+    the cell at its value, so the siblings' values in such mixes are values the insider's
+    exact LP admits too. A sibling they already show outside its protection range (and away
+    from its true value) is safe from that insider with no solve of its own."""
+
+    def __init__(self, exact: _ComponentLPs, watched_cols: np.ndarray, value: np.ndarray, specs, watched):
+        self.exact, self.watched_cols, self.value = exact, watched_cols, value
+        self.specs, self.watched = specs, watched
+        self.points: dict[int, tuple[dict[int, int], np.ndarray]] = {}
+        self.extremes: set[int] = set()
+
+    def _points(self, comp: int):
+        if comp not in self.points:
+            block, cols, _ = self.exact.block(comp)
+            position = {int(c): i for i, c in enumerate(cols)}
+            mine = np.array([position[int(c)] for c in self.watched_cols if int(c) in position], dtype=np.int64)
+            found = [self.value[cols]] if (self.value[cols] >= 0).all() else []  # the truth, when all known
+            rng = np.random.default_rng(comp)
+            for k in range(POOL_OBJECTIVES if len(mine) else 0):
+                weights = rng.choice([-1.0, 1.0], len(mine)) if k >= 2 else np.full(len(mine), 1.0 - 2 * k)
+                answer = block.lp.minimize(mine, weights)
+                if answer.x is not None:
+                    found.append(answer.x)
+            self.points[comp] = (position, np.array(found).reshape(len(found), len(cols)))
+        return self.points[comp]
+
+    def _add_extremes(self, comp: int, variables: list[int]) -> None:
+        """Each sibling's own minimum and maximum over the component, found once and kept: a
+        sibling has as many insiders as row-mates of 1, and each reuses them."""
+        block, _, _ = self.exact.block(comp)
+        position, points = self._points(comp)
+        found = []
+        for v in variables:
+            if v in self.extremes:
+                continue
+            self.extremes.add(v)
+            for sign in (1.0, -1.0):
+                answer = block.lp.minimize(np.array([position[v]]), np.array([sign]))
+                if answer.x is not None:
+                    found.append(answer.x)
+        if found:
+            self.points[comp] = (position, np.vstack([points, np.array(found)]))
+
+    def unsettled(self, insider: int, variables: list[int]) -> list[int]:
+        """The siblings these points do not show safe from `insider` (the aggregate points
+        first, then with each open sibling's own extremes added)."""
+        comp = int(self.exact.labels[insider])
+        left = self._unsettled(comp, insider, variables)
+        if left:
+            self._add_extremes(comp, left)
+            left = self._unsettled(comp, insider, left)
+        return left
+
+    def _unsettled(self, comp: int, insider: int, variables: list[int]) -> list[int]:
+        """On the line where the insider's cell holds its value, the mixes of the points span
+        an interval of each sibling (inside its exact interval there), rounded inward as every
+        seen value is; the siblings whose need that interval does not meet."""
+        position, points = self._points(comp)
+        at, held = points[:, position[insider]], self.value[insider]
+        below, above = np.flatnonzero(at <= held + lp.TOL), np.flatnonzero(at >= held - lp.TOL)
+        if not len(below) or not len(above):
+            return variables
+        span = at[above][None, :] - at[below][:, None]
+        share = np.where(span > lp.TOL, (held - at[below][:, None]) / np.where(span > lp.TOL, span, 1.0), 0.0)
+        left = []
+        for v in variables:
+            seen = points[:, position[v]]
+            mixed = seen[below][:, None] + share * (seen[above][None, :] - seen[below][:, None])
+            low, high = math.ceil(mixed.min() - lp.TOL), math.floor(mixed.max() + lp.TOL)
+            if not lp._settled(self.specs[self.watched[v]]["need"], low, high):
+                left.append(v)
+        return left
+
+
 class _ComponentLPs:
     """One LP per component of the outsider's model, built on first use and kept: an
     insider's check changes one column's bounds, solves, and puts them back."""
@@ -139,12 +229,15 @@ class _ComponentLPs:
         self.row_comp = row_comp
         self.blocks: dict[int, lp._Block] = {}
 
-    def unsettled(self, insider: int, value: float, variables: list[int], specs, watched):
-        comp = int(self.labels[insider])
+    def block(self, comp: int):
+        """(block, columns, rows) of one component, built on first use."""
         if comp not in self.blocks:
             cols, rows = np.flatnonzero(self.labels == comp), np.flatnonzero(self.row_comp == comp)
             self.blocks[comp] = (lp._Block(self.ctx, cols, rows), cols, rows)
-        block, cols, rows = self.blocks[comp]
+        return self.blocks[comp]
+
+    def unsettled(self, insider: int, value: float, variables: list[int], specs, watched):
+        block, cols, rows = self.block(int(self.labels[insider]))
         batch, at = block.lp, block.position[insider]
         lo, hi = float(self.ctx.col_lo[insider]), float(self.ctx.col_hi[insider])
         if batch.backend == "highs":
