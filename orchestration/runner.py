@@ -166,9 +166,12 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
             if key in seen:
                 continue
             seen.add(key)
-            if ev is None:  # the ingest asset logs one line per partition it loaded
-                if (rec.user_message or "").startswith("partition "):
-                    lines.append(StepLine("ingested", "", rec.user_message))
+            if ev is None:  # the ingest asset logs one line per partition it loaded; publish says if unchanged
+                message = rec.user_message or ""
+                if message.startswith("partition "):
+                    lines.append(StepLine("ingested", "", message))
+                elif message.startswith("public summaries unchanged"):
+                    lines.append(StepLine("published", "", message))
                 continue
             kind = kinds.get(ev.event_type)
             if kind is None:

@@ -6,6 +6,7 @@ import subprocess
 import duckdb
 import pytest
 
+from orchestration.lib.governance.disclosure_log import read_disclosures
 from tests.conftest import subprocess_env, venv_bin
 from tests.test_folder_attacker import attack_folder
 
@@ -72,9 +73,15 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
             con.close()
 
     before = fingerprint()
+    published = (home / "releases" / "public" / "manifest.json").read_bytes()
+    logged = [e for e in read_disclosures(home) if e["release"] == "public_summaries"]
     again = run(["build"], env)
     assert again.returncode == 0 and "0 to load" in again.stdout
     assert fingerprint() == before
+    # ... and publishes nothing new: the same public folder, no second disclosure of it
+    assert "public summaries unchanged" in again.stdout
+    assert (home / "releases" / "public" / "manifest.json").read_bytes() == published
+    assert [e for e in read_disclosures(home) if e["release"] == "public_summaries"] == logged
     # the query command cannot reach the vault
     vault = home / "vault" / "vault.duckdb"
     for args in (["query"], ["query", "--warehouse"]):

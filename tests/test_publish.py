@@ -87,3 +87,21 @@ def test_nothing_is_written_when_the_audit_finds_a_disclosure(tables, tmp_path, 
         publish(tables, public, run_id="naive", as_of=dt.date(2026, 1, 1))
     assert not public.exists()
     assert not list(tmp_path.glob(".staging-public-*"))
+
+
+def test_the_same_inputs_publish_nothing_new_and_changed_inputs_publish_again(tables, tmp_path):
+    public = tmp_path / "public"
+    first = publish(tables, public, run_id="run-one", as_of=dt.date(2026, 1, 1))
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    again = publish(tables, public, run_id="run-two", as_of=dt.date(2026, 1, 1))
+    assert again.unchanged and again.manifest == first.manifest and again.audit == first.audit
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # not a byte written: folder, record and history as they were
+    # a tampered folder is not "unchanged": it would be published again (and audited)
+    inputs = release_mod.input_fingerprint(tables, dt.date(2026, 1, 1))
+    assert release_mod._unchanged(public, publications_dir(public), inputs) is not None
+    (public / "tables" / f"{tables[0].table_id}.csv").write_text("tampered")
+    assert release_mod._unchanged(public, publications_dir(public), inputs) is None
+    # changed inputs (here one table fewer) are a new publication, audited against both earlier ones
+    fourth = publish(tables[1:], public, run_id="run-four", as_of=dt.date(2026, 1, 1))
+    assert not fourth.unchanged and fourth.audit["prior_publications"] == 1

@@ -37,6 +37,11 @@ def _stamp(created: dt.datetime, run_id: str) -> str:
     return f"{created:%Y%m%dT%H%M%S}_{run_id[:8]}"
 
 
+def stamp_of(manifest: dict) -> str:
+    """The record folder (and history file) name of the publication a manifest describes."""
+    return _stamp(dt.datetime.fromisoformat(manifest["created_at"]), manifest["run_id"])
+
+
 def prior_publications(public: Path, governance: Path) -> list[pd.DataFrame]:
     """Every earlier publication's cells: the governance history, plus a public folder's
     own history/ as releases before the governance area wrote it (moved here on read)."""

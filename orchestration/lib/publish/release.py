@@ -28,7 +28,7 @@ from orchestration.lib.disclosure.tables import KEY_COLUMNS, SummaryTable
 from orchestration.lib.governance import publications
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.export import code_version
-from orchestration.lib.storage import StagedFolder, sha256_bytes, stage_release_folder
+from orchestration.lib.storage import StagedFolder, hash_folder, sha256_bytes, stage_release_folder
 
 PUBLIC_CLAUSES = clauses_for("public")  # seeds/policy_scopes.csv
 # public columns: the structure, what is shown and one neutral status; never a reason or rule id
@@ -47,6 +47,41 @@ class Publication:
     audit: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    unchanged: bool = False  # the inputs are the last publication's: nothing was written
+
+
+def input_fingerprint(tables: list[SummaryTable], as_of: dt.date) -> str:
+    """What decides a publication's content: every table's cells and settings, the policy
+    seeds and models (policy_version), the population relations, the code and the
+    agreements' as-of date. Equal fingerprints give the same folder, so it is not written
+    (nor disclosed) again. Kept in the governance area only: a hash of the true cells could
+    be tested against guesses of a small table."""
+    parts = [policy_version(), code_version(), str(as_of), json.dumps(PUBLIC_CLAUSES)]
+    parts.append((paths.SEEDS_DIR / "publish_relations.csv").read_text())
+    for t in sorted(tables, key=lambda t: t.table_id):
+        settings = [t.table_id, t.policy, t.measure, t.other_information, t.population, t.outcome, t.description]
+        order = [c for c in ("level", "unit_id", "grouping", "category") if c in t.cells.columns]
+        cells = t.cells.sort_values(order, kind="stable") if order else t.cells
+        parts += [json.dumps(settings + [t.extra], default=str, sort_keys=True), cells.to_csv(index=False)]
+    return sha256_bytes(*(p.encode() for p in parts))
+
+
+def _unchanged(public: Path, governance: Path, inputs: str) -> Publication | None:
+    """The current publication, when it was made from these inputs and its folder is intact."""
+    manifest_path = public / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text())
+    record = publications.record_for(public, manifest)
+    if record.get("inputs") != inputs or hash_folder(public) != manifest.get("files"):
+        return None
+    latest = sorted((governance / "history").glob("*.parquet"))
+    if not latest or latest[-1].stem != publications.stamp_of(manifest):
+        return None  # a later publication was made (and discarded) since: publish again
+    pub = Publication(public, manifest=manifest, unchanged=True)
+    pub.tables = {str(k): int(v) for k, v in manifest.get("tables", {}).items()}
+    pub.suppression, pub.audit = record.get("suppression", {}), record.get("audit", {})
+    return pub
 
 
 def policy_version() -> str:
@@ -65,6 +100,10 @@ def publish(
     if not tables:
         raise PublicationBlocked("no summary tables to publish (are the marts built?)")
     governance = governance or publications.publications_dir(public)
+    inputs = input_fingerprint(tables, as_of)
+    same = _unchanged(public, governance, inputs)
+    if same is not None:
+        return same
     prior = publications.prior_publications(public, governance)
     began = time.monotonic()
     run = run_suppression(tables, prior_releases=prior)
@@ -108,7 +147,7 @@ def publish(
 
     pub.manifest = staged.manifest
     try:
-        summary = {"suppression": pub.suppression, "audit": pub.audit, "seconds": pub.seconds}
+        summary = {"suppression": pub.suppression, "audit": pub.audit, "seconds": pub.seconds, "inputs": inputs}
         publications.write_record(
             governance, run_id=run_id, created=created, cells=cells, public_cells=cells[PUBLIC_COLUMNS],
             audit_cells=audit.cells, summary=summary,
