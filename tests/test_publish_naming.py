@@ -35,7 +35,11 @@ INSTITUTIONS = {
     "TL": ("tribal", False, 5, {"11": 3}),
     "TP": ("tribal", True, 9, {"51": 1}),
     "TS": ("tribal", False, 1, {"51": 1}),
+    # two sectors of one unnamed institution each: each sector row would be that institution
+    "LA": ("lone_a", False, 1, {"11": 2}),
+    "LB": ("lone_b", False, 1, {"51": 2}),
 }
+LONE = {"lone_a", "lone_b"}
 FISCAL_YEAR = 2026
 
 
@@ -131,12 +135,25 @@ def test_an_institution_is_named_with_permission_or_with_a_program_at_the_cell_s
     assert named == {"P1", "L3", "TP"}
 
 
+def _state_complete(warehouse: Path) -> bool:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(f"SELECT DISTINCT children_complete FROM publish.{MODEL} WHERE level = 'state'").fetchone()[
+            0
+        ]
+    finally:
+        con.close()
+
+
 def test_no_sector_has_exactly_one_unnamed_institution_and_partial_sectors_say_so(built):
     _, warehouse = built
     rows = _institution_rows(warehouse)
     named = _named(warehouse)
     complete = {unit.removeprefix("SECTOR:"): c for unit, _, c in rows if unit.startswith("SECTOR:")}
-    for sector in {s for s, _, _, _ in INSTITUTIONS.values()}:
+    # a sector of one unnamed institution is not published; two of them leave the state two
+    # institutions beyond its published sectors
+    assert not LONE & set(complete) and _state_complete(warehouse) is False
+    for sector in {s for s, _, _, _ in INSTITUTIONS.values()} - LONE:
         unnamed = {c for c, (s, _, _, _) in INSTITUTIONS.items() if s == sector} - named
         assert len(unnamed) != 1, f"sector {sector}: {unnamed} alone unnamed is sector minus the named"
         assert complete[sector] == (not unnamed)
@@ -153,3 +170,22 @@ def test_the_cell_size_comes_from_the_policy_seed(built, tmp_path):
     _dbt(project, warehouse, "build", "--select", "suppression_policies", MODEL, *NO_UNIT_TESTS)
     # L3's program of 3 is now under the cell size; TL's too, so TS is no longer alone
     assert _named(warehouse) == {"P1", "TP"}
+
+
+def test_a_single_lone_sector_is_held_back_with_the_smallest_other_sector(built, tmp_path):
+    """One sector of one unnamed institution: state minus the published sectors would be that
+    institution, so the smallest other sector (tribal, 3 institutions) is held back with it."""
+    project = _project_copy(tmp_path / "repo")
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built[1], warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for table in ("marts.fct_ps_awards", "governance.agreements", "reference.institutions"):
+            con.execute(f"DELETE FROM {table} WHERE institution_code = 'LB'")
+    finally:
+        con.close()
+    _dbt(project, warehouse, "build", "--select", MODEL, *NO_UNIT_TESTS)
+    units = {unit for unit, _, _ in _institution_rows(warehouse)}
+    assert {u for u in units if u.startswith("SECTOR:")} == {"SECTOR:two_year"}
+    assert not {u for u in units if u.startswith("INST:T")}  # the held sector's institutions go with it
+    assert _state_complete(warehouse) is False

@@ -45,7 +45,9 @@
     a listed permission of the agreements: WIOA ETPL programs at cell size 3 or more),
     where one of its cells reaches that size, with the rules of
     publish_named_institutions; a sector whose institutions are not all listed gets
-    children_complete = false (its listed children do not sum to it). The cell size is
+    children_complete = false (its listed children do not sum to it); a sector of one
+    unnamed institution is held back (with the smallest other sector when it is the only
+    one) and the state gets children_complete = false. The cell size is
     the seed's: `listed_permission_min_cell=publish_policy_min_n('<table_id>')`. -#}
 {% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none, listed_permission_min_cell=none) -%}
 {%- set levels = publish_levels(hierarchy) -%}
@@ -137,21 +139,56 @@ _institutions as (
     where g.level = 'institution'
 ),
 
-_partial_sectors as (
-    select parent_unit_id as unit_id
+_sector_sizes as (
+    select
+        parent_unit_id as unit_id,
+        count(*) as members,
+        sum(case when is_named then 0 else 1 end) as unnamed
     from _institutions
     group by parent_unit_id
-    having sum(case when is_named then 0 else 1 end) > 0
+),
+
+-- a sector whose only institution is unnamed would show that institution: it is not
+-- published (the state's sectors then sum to at most it); if it is the only such sector,
+-- the state minus the published sectors would show it as well, so the smallest other
+-- sector (fewest institutions, then id) is held back with it and what the state holds
+-- beyond its published sectors is always two institutions or more
+_lone_sectors as (
+    select unit_id from _sector_sizes
+    where members = 1 and unnamed = 1
+),
+
+_held_sectors as (
+    select unit_id from _lone_sectors
+    union all
+    select ranked.unit_id
+    from (
+        select
+            unit_id,
+            row_number() over (order by members, unit_id) as smallest_first
+        from _sector_sizes
+        where unit_id not in (select l.unit_id from _lone_sectors as l)
+    ) as ranked
+    where ranked.smallest_first = 1 and (select count(*) from _lone_sectors) = 1
+),
+
+_partial_units as (
+    select unit_id from _sector_sizes
+    where unnamed > 0
+    union all
+    select 'STATE' as unit_id from _held_sectors
 ),
 
 _cells as (
     select
         g.*,
-        _partial_sectors.unit_id is null as children_complete
+        g.unit_id not in (select p.unit_id from _partial_units as p) as children_complete
     from _grid as g
     left join _institutions as i on g.unit_id = i.unit_id and g.parent_unit_id = i.parent_unit_id
-    left join _partial_sectors on g.unit_id = _partial_sectors.unit_id
-    where g.level <> 'institution' or i.is_named
+    where
+        (g.level <> 'institution' or i.is_named)
+        and g.unit_id not in (select h.unit_id from _held_sectors as h)
+        and coalesce(g.parent_unit_id, '') not in (select h.unit_id from _held_sectors as h)
 ),
 {%- else %}
 
