@@ -38,6 +38,8 @@ INSTITUTIONS = {
     # two sectors of one unnamed institution each: each sector row would be that institution
     "LA": ("lone_a", False, 1, {"11": 2}),
     "LB": ("lone_b", False, 1, {"51": 2}),
+    # a sector of five institutions, none named: holding it back loses no named institution
+    **{f"O{i}": ("open", False, 1, {"11": 1}) for i in range(1, 6)},
 }
 LONE = {"lone_a", "lone_b"}
 FISCAL_YEAR = 2026
@@ -172,9 +174,10 @@ def test_the_cell_size_comes_from_the_policy_seed(built, tmp_path):
     assert _named(warehouse) == {"P1", "TP"}
 
 
-def test_a_single_lone_sector_is_held_back_with_the_smallest_other_sector(built, tmp_path):
+def test_a_single_lone_sector_is_held_back_with_the_sector_losing_fewest_named(built, tmp_path):
     """One sector of one unnamed institution: state minus the published sectors would be that
-    institution, so the smallest other sector (tribal, 3 institutions) is held back with it."""
+    institution, so another sector is held back with it: 'open', which names nobody, rather
+    than the smaller tribal sector, which would lose a named institution."""
     project = _project_copy(tmp_path / "repo")
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built[1], warehouse)
@@ -186,6 +189,6 @@ def test_a_single_lone_sector_is_held_back_with_the_smallest_other_sector(built,
         con.close()
     _dbt(project, warehouse, "build", "--select", MODEL, *NO_UNIT_TESTS)
     units = {unit for unit, _, _ in _institution_rows(warehouse)}
-    assert {u for u in units if u.startswith("SECTOR:")} == {"SECTOR:two_year"}
-    assert not {u for u in units if u.startswith("INST:T")}  # the held sector's institutions go with it
+    assert {u for u in units if u.startswith("SECTOR:")} == {"SECTOR:two_year", "SECTOR:tribal"}
+    assert _named(warehouse) == {"P1", "L3", "TP"}  # no named institution lost
     assert _state_complete(warehouse) is False

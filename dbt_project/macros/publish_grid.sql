@@ -46,8 +46,8 @@
     where one of its cells reaches that size, with the rules of
     publish_named_institutions; a sector whose institutions are not all listed gets
     children_complete = false (its listed children do not sum to it); a sector of one
-    unnamed institution is held back (with the smallest other sector when it is the only
-    one) and the state gets children_complete = false. The cell size is
+    unnamed institution is held back (with one other sector, the fewest named institutions
+    lost, when it is the only one) and the state gets children_complete = false. The cell size is
     the seed's: `listed_permission_min_cell=publish_policy_min_n('<table_id>')`. -#}
 {% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none, listed_permission_min_cell=none) -%}
 {%- set levels = publish_levels(hierarchy) -%}
@@ -150,8 +150,9 @@ _sector_sizes as (
 
 -- a sector whose only institution is unnamed would show that institution: it is not
 -- published (the state's sectors then sum to at most it); if it is the only such sector,
--- the state minus the published sectors would show it as well, so the smallest other
--- sector (fewest institutions, then id) is held back with it and what the state holds
+-- the state minus the published sectors would show it as well, so one other sector is
+-- held back with it (the fewest named institutions lost, then the fewest institutions,
+-- then id) and what the state holds
 -- beyond its published sectors is always two institutions or more
 _lone_sectors as (
     select unit_id from _sector_sizes
@@ -165,7 +166,7 @@ _held_sectors as (
     from (
         select
             unit_id,
-            row_number() over (order by members, unit_id) as smallest_first
+            row_number() over (order by members - unnamed, members, unit_id) as smallest_first
         from _sector_sizes
         where unit_id not in (select l.unit_id from _lone_sectors as l)
     ) as ranked
