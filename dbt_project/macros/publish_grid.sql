@@ -152,8 +152,8 @@ _sector_sizes as (
 -- published (the state's sectors then sum to at most it); if it is the only such sector,
 -- the state minus the published sectors would show it as well, so one other sector is
 -- held back with it (the fewest named institutions lost, then the fewest institutions,
--- then id) and what the state holds
--- beyond its published sectors is always two institutions or more
+-- then id): what the state holds beyond its published sectors is always two institutions
+-- or more
 _lone_sectors as (
     select unit_id from _sector_sizes
     where members = 1 and unnamed = 1

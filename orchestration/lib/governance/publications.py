@@ -42,6 +42,12 @@ def stamp_of(manifest: dict) -> str:
     return _stamp(dt.datetime.fromisoformat(manifest["created_at"]), manifest["run_id"])
 
 
+def latest_stamp(governance: Path) -> str | None:
+    """The name of the newest publication in the history, or None before the first."""
+    history = sorted((Path(governance) / "history").glob("*.parquet"))
+    return history[-1].stem if history else None
+
+
 def prior_publications(public: Path, governance: Path) -> list[pd.DataFrame]:
     """Every earlier publication's cells: the governance history, plus a public folder's
     own history/ as releases before the governance area wrote it (moved here on read)."""

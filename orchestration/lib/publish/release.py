@@ -75,9 +75,8 @@ def _unchanged(public: Path, governance: Path, inputs: str) -> Publication | Non
     record = publications.record_for(public, manifest)
     if record.get("inputs") != inputs or hash_folder(public) != manifest.get("files"):
         return None
-    latest = sorted((governance / "history").glob("*.parquet"))
-    if not latest or latest[-1].stem != publications.stamp_of(manifest):
-        return None  # a later publication was made (and discarded) since: publish again
+    if publications.latest_stamp(governance) != publications.stamp_of(manifest):
+        return None  # the history holds a later publication than this folder's: publish again
     pub = Publication(public, manifest=manifest, unchanged=True)
     pub.tables = {str(k): int(v) for k, v in manifest.get("tables", {}).items()}
     pub.suppression, pub.audit = record.get("suppression", {}), record.get("audit", {})
