@@ -170,7 +170,7 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
                 message = rec.user_message or ""
                 if message.startswith("partition "):
                     lines.append(StepLine("ingested", "", message))
-                elif message.startswith("public summaries unchanged"):
+                elif message.startswith(("public summaries unchanged", "release unchanged")):
                     lines.append(StepLine("published", "", message))
                 continue
             kind = kinds.get(ev.event_type)

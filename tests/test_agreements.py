@@ -276,9 +276,10 @@ def test_expired_agreement_stops_the_releases_that_need_its_data(home, tmp_path)
     rebuild_release(home)
     caught = run_check(checks.check_agreements_active)
     assert not caught.passed and caught.clause == "28" and "expired" in caught.detail
-    manifests, skipped = export_institution_marts(
+    marts, skipped = export_institution_marts(
         paths.warehouse_path(), paths.releases_dir(), run_id="t", as_of=dt.date.today(), clauses=[]
     )
+    manifests = [m.manifest for m in marts]
     assert skipped == {present: "agreement expired"}
     assert not (paths.releases_dir() / "institutions" / present).exists(), "an expired agreement keeps no mart"
     for m in manifests:  # every other institution's mart holds only its own rows

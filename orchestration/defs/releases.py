@@ -62,9 +62,13 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     except ReleaseBlocked as exc:
         raise dg.Failure(str(exc)) from exc
     manifest = report.manifest
+    if report.unchanged:  # `sleds build` prints this line
+        context.log.info(f"release unchanged: sleds_release (disclosure log entry {report.disclosure['seq']})")
     return dg.MaterializeResult(
         metadata={
             "disclosure_log_entry": report.disclosure["seq"],
+            "unchanged": report.unchanged,
+            "content_sha256": manifest.content_sha256,
             "folder": str(manifest.folder),
             "rows": dg.MetadataValue.json(manifest.tables),
             "agreements": len(manifest.agreements),
@@ -90,8 +94,18 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
         raise dg.Failure(str(exc)) from exc
     if report.skipped:
         context.log.warning(f"no mart for {len(report.skipped)} institution(s): {report.skipped}")
+    if report.unchanged:  # `sleds build` prints this line
+        context.log.info(
+            f"release unchanged: {len(report.unchanged)} of {len(report.manifests)} institution marts "
+            "(already disclosed; not written again)"
+        )
     return dg.MaterializeResult(
-        metadata={"institutions": len(report.manifests), "skipped": dg.MetadataValue.json(report.skipped)}
+        metadata={
+            "institutions": len(report.manifests),
+            "unchanged": dg.MetadataValue.json(report.unchanged),
+            "disclosure_log_entries": dg.MetadataValue.json([d["seq"] for d in report.disclosures]),
+            "skipped": dg.MetadataValue.json(report.skipped),
+        }
     )
 
 

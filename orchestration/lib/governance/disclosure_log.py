@@ -52,8 +52,10 @@ def append_disclosure(
     institutions: list[str],
     run_id: str,
     home: Path | None = None,
+    changes: dict | None = None,
 ) -> dict:
-    """Record one disclosure; returns the entry written (with seq and hash)."""
+    """Record one disclosure; returns the entry written (with seq and hash). `changes`:
+    what differs from the recipient's previous copy (releases/content.py), when known."""
     if kind not in KINDS:
         raise ValueError(f"disclosure kind {kind!r} is not one of {', '.join(KINDS)}")
     if not recipient:
@@ -80,6 +82,10 @@ def append_disclosure(
             "run_id": run_id,
             "prev_hash": prev_hash,
         }
+        if manifest.get("content_sha256"):
+            entry["content_sha256"] = manifest["content_sha256"]
+        if changes is not None:
+            entry["changes"] = changes
         entry["hash"] = entry_hash(entry)
         handle.write(canonical_json(entry).decode("utf-8") + "\n")
     # the witness: outside the lock of this log, inside the activity log's own
@@ -102,6 +108,15 @@ def read_disclosures(home: Path | None = None) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def find_disclosure(release: str, recipient: str, manifest_sha: str, home: Path | None = None) -> dict | None:
+    """The latest entry that disclosed this very manifest of `release` to `recipient`."""
+    return next(
+        (e for e in reversed(read_disclosures(home)) if e.get("release") == release
+         and e.get("recipient") == recipient and e.get("manifest_sha256") == manifest_sha),
+        None,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from orchestration.lib import paths, storage
 from orchestration.lib.agreements.registry import as_of_date, load_registry
 from orchestration.lib.governance.activity_log import record_activity
-from orchestration.lib.governance.disclosure_log import append_disclosure, manifest_sha256, read_disclosures
+from orchestration.lib.governance.disclosure_log import append_disclosure, find_disclosure, manifest_sha256
 from orchestration.lib.publish.release import Publication, publish
 from orchestration.lib.publish.summaries import build_summary_tables
 
@@ -27,7 +27,8 @@ def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None
     log(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
     pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date())
     if pub.unchanged:  # the same inputs as the publication out there: a re-send is no new disclosure
-        entry = _disclosed(pub.manifest)
+        # a crash between the swap and the log leaves it unrecorded: then it is recorded now, once
+        entry = find_disclosure("public_summaries", "public", manifest_sha256(pub.manifest))
         if entry is not None:
             log(f"public summaries unchanged (disclosure log entry {entry['seq']}): nothing written")
             record_activity("publication_unchanged", {"release": "public_summaries", "seq": entry["seq"]})
@@ -39,11 +40,3 @@ def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None
         clauses=clauses, institutions=institutions, run_id=run_id,
     )  # fmt: skip
     return PublicReport(pub, entry)
-
-
-def _disclosed(manifest: dict) -> dict | None:
-    """The disclosure log entry of this very folder, if it was recorded (a crash between the
-    swap and the log leaves it unrecorded: then it is recorded now, once)."""
-    sha = manifest_sha256(manifest)
-    return next((e for e in reversed(read_disclosures()) if e.get("release") == "public_summaries"
-                 and e.get("manifest_sha256") == sha), None)  # fmt: skip

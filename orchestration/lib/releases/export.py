@@ -7,7 +7,10 @@
   not active get no mart (and lose an earlier one).
 
 Each release is written to a staging folder, verified, then swapped in whole, so a
-failed export never leaves a half-written release where a reader could take it."""
+failed export never leaves a half-written release where a reader could take it. Rows are
+written sorted, so equal data gives equal Parquet bytes; a staged release whose content
+equals the one out there is discarded and the published folder stays byte for byte
+(orchestration/lib/releases/content.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from orchestration.lib import paths
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
+from orchestration.lib.releases.content import Settled, check_duckdb_matches_parquet, content_sha256, settle
 from orchestration.lib.storage import RELEASE_INSTITUTION as INSTITUTION_SCHEMA
 from orchestration.lib.storage import RELEASE_SLEDS as SLEDS_SCHEMA
 from orchestration.lib.storage import (
@@ -26,7 +30,6 @@ from orchestration.lib.storage import (
     attach,
     stage_release_folder,
     warehouse_attached,
-    write_release_folder,
 )
 
 
@@ -47,11 +50,31 @@ class ReleaseManifest:
     run_id: str = ""
     code_version: str = ""
     created_at: str = ""
+    content_sha256: str = ""  # of the data, not of when it was written (releases/content.py)
 
     def as_dict(self) -> dict:
-        d = dict(self.__dict__)
+        d = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}  # _dictionary: staging only
         d["folder"] = str(self.folder)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReleaseManifest:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "folder": Path(known["folder"])})
+
+
+@dataclass
+class ExportedRelease:
+    """A release as it stands after an export: its manifest, whether the folder out there
+    was kept because its content is the same, and what changed when it was replaced."""
+
+    manifest: ReleaseManifest
+    unchanged: bool
+    changes: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settled: Settled) -> ExportedRelease:
+        return cls(ReleaseManifest.from_dict(settled.manifest), settled.unchanged, settled.changes)
 
 
 def code_version() -> str:
@@ -77,23 +100,29 @@ def _tables(con, schema: str) -> list[str]:
 
 
 def _write(con, folder: Path, selects: dict[str, tuple[str, list]], manifest: ReleaseManifest) -> None:
-    """Create folder/<release>.duckdb and parquet/<table>.parquet from the SELECTs."""
+    """Create folder/<release>.duckdb and parquet/<table>.parquet from the SELECTs, rows
+    sorted on every column (equal data, equal Parquet bytes), then check the database
+    holds exactly the Parquet rows (the database file itself is not byte-deterministic)."""
     (folder / "parquet").mkdir()
     attach(con, folder / f"{manifest.release}.duckdb", "rel", read_only=False)
     try:
         for table, (sql, params) in selects.items():
-            con.execute(f"CREATE TABLE rel.main.{table} AS {sql}", params)
+            con.execute(f"CREATE TABLE rel.main.{table} AS SELECT * FROM ({sql}) ORDER BY ALL", params)
             manifest.tables[table] = con.execute(f"SELECT count(*) FROM rel.main.{table}").fetchall()[0][0]
-            con.execute(f"COPY rel.main.{table} TO '{folder / 'parquet' / (table + '.parquet')}' (FORMAT parquet)")
+            target = folder / "parquet" / f"{table}.parquet"
+            con.execute(f"COPY (SELECT * FROM rel.main.{table} ORDER BY ALL) TO '{target}' (FORMAT parquet)")
+        check_duckdb_matches_parquet(con, "rel", folder)
     finally:
         con.execute("DETACH rel")
 
 
 def _with_files(manifest: ReleaseManifest):
-    """The manifest's content once storage has hashed the release's files."""
+    """The manifest's content once storage has hashed the release's files (the writer left
+    the data dictionary it wrote on the manifest, as `_dictionary`)."""
 
     def content(files: dict[str, str]) -> dict:
         manifest.files = files
+        manifest.content_sha256 = content_sha256(manifest.as_dict(), files, getattr(manifest, "_dictionary", None))
         return manifest.as_dict()
 
     return content
@@ -101,7 +130,7 @@ def _with_files(manifest: ReleaseManifest):
 
 def export_sleds_release(
     warehouse: Path, releases: Path, *, run_id: str, as_of: dt.date, clauses: list[str]
-) -> ReleaseManifest:
+) -> ExportedRelease:
     manifest = ReleaseManifest(
         "sleds_release", "sleds", releases / "sleds", clauses=clauses, as_of=str(as_of), run_id=run_id,
         code_version=code_version(), created_at=dt.datetime.now(dt.UTC).isoformat(),
@@ -124,17 +153,17 @@ def export_sleds_release(
                 }
             )
         # researchers get the column definitions with the data (from the dbt docs)
-        write_data_dictionary(folder, SLEDS_SCHEMA)
+        manifest._dictionary = write_data_dictionary(folder, SLEDS_SCHEMA)
 
-    write_release_folder(releases / "sleds", write, _with_files(manifest))
-    return manifest
+    return ExportedRelease.of(settle(stage_release_folder(releases / "sleds", write, _with_files(manifest))))
 
 
 def export_institution_marts(
     warehouse: Path, releases: Path, *, run_id: str, as_of: dt.date, clauses: list[str]
-) -> tuple[list[ReleaseManifest], dict[str, str]]:
-    """One mart per institution with an active agreement; returns (manifests, skipped
-    institution -> reason). Every mart is written and verified before any is swapped in."""
+) -> tuple[list[ExportedRelease], dict[str, str]]:
+    """One mart per institution with an active agreement; returns (the marts as they stand,
+    skipped institution -> reason). Every mart is written and verified before any is
+    swapped in; a mart whose content is unchanged keeps its published folder."""
     manifests: list[ReleaseManifest] = []
     staged: list[StagedFolder] = []
     skipped: dict[str, str] = {}
@@ -175,14 +204,20 @@ def export_institution_marts(
             folder.discard()
         raise
     root.mkdir(parents=True, exist_ok=True)
-    for folder in staged:
-        folder.swap_in()
+    exported = []
+    for i, folder in enumerate(staged):
+        try:
+            exported.append(ExportedRelease.of(settle(folder)))
+        except BaseException:
+            for rest in staged[i + 1 :]:
+                rest.discard()
+            raise
     # an institution no longer entitled loses its earlier mart
     published = {m.audience.split(":", 1)[1] for m in manifests}
     for old in root.iterdir():
         if old.is_dir() and old.name not in published:
             shutil.rmtree(old)
-    return manifests, skipped
+    return exported, skipped
 
 
 def _institution_writer(con, code: str, tables: list[str], manifest: ReleaseManifest):
@@ -203,6 +238,6 @@ def _institution_writer(con, code: str, tables: list[str], manifest: ReleaseMani
         manifest.agreements = [a for a, in con.execute(
             "SELECT agreement_id FROM wh.governance.agreements WHERE institution_code = ?", [code]
         ).fetchall()]  # fmt: skip
-        write_data_dictionary(folder, INSTITUTION_SCHEMA)
+        manifest._dictionary = write_data_dictionary(folder, INSTITUTION_SCHEMA)
 
     return write

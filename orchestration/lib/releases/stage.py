@@ -1,6 +1,9 @@
 """The release stage: the SLEDS release and the institution data marts, each
 written out only after the agreement rules are re-checked on what would ship, and
-each recorded in the disclosure log. One function per Dagster step."""
+each recorded in the disclosure log once: a release whose content is what the
+recipient already has is not written or disclosed again (the activity log says
+"release_unchanged"); a changed one is one new entry naming the rows it changed.
+One function per Dagster step."""
 
 from __future__ import annotations
 
@@ -10,8 +13,14 @@ from orchestration.lib import paths, storage
 from orchestration.lib.agreements.checks import SLEDS_SCHEMA, RuleCheck, check_sleds_release, release_allowlist
 from orchestration.lib.agreements.registry import load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
-from orchestration.lib.governance.disclosure_log import append_disclosure
-from orchestration.lib.releases.export import ReleaseManifest, export_institution_marts, export_sleds_release
+from orchestration.lib.governance.activity_log import record_activity
+from orchestration.lib.governance.disclosure_log import append_disclosure, find_disclosure, manifest_sha256
+from orchestration.lib.releases.export import (
+    ExportedRelease,
+    ReleaseManifest,
+    export_institution_marts,
+    export_sleds_release,
+)
 
 
 class ReleaseBlocked(RuntimeError):
@@ -22,6 +31,7 @@ class ReleaseBlocked(RuntimeError):
 class SledsReleaseReport:
     manifest: ReleaseManifest
     disclosure: dict
+    unchanged: bool = False
 
 
 @dataclass
@@ -29,6 +39,7 @@ class InstitutionMartsReport:
     manifests: list[ReleaseManifest] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     disclosures: list[dict] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # institutions whose mart was already out there
 
 
 def check_release_tables() -> list[RuleCheck]:
@@ -54,35 +65,46 @@ def release_sleds(*, run_id: str, clauses: list[str]) -> SledsReleaseReport:
             "SLEDS release not published: " + "; ".join(f"{r.name} (clause {r.clause}): {r.detail}" for r in failed)
         )
     registry = load_registry()
-    manifest = export_sleds_release(
+    exported = export_sleds_release(
         paths.warehouse_path(), paths.releases_dir(), run_id=run_id, as_of=registry.as_of, clauses=clauses
     )
-    covered = set(manifest.agreements)
+    covered = set(exported.manifest.agreements)
     institutions = [a.institution_code for a in registry.agreements if a.agreement_id in covered]
-    entry = append_disclosure(
-        kind="release", recipient="SLEDS", release=manifest.release, manifest=manifest.as_dict(),
-        clauses=manifest.clauses, institutions=institutions, run_id=run_id,
-    )  # fmt: skip
-    return SledsReleaseReport(manifest, entry)
+    entry, again = _record(exported, recipient="SLEDS", institutions=institutions, run_id=run_id)
+    return SledsReleaseReport(exported.manifest, entry, unchanged=again)
 
 
 def release_institution_marts(*, run_id: str, clauses: list[str]) -> InstitutionMartsReport:
     registry = load_registry()
-    manifests, skipped = export_institution_marts(
+    exported, skipped = export_institution_marts(
         paths.warehouse_path(), paths.releases_dir(), run_id=run_id, as_of=registry.as_of, clauses=clauses
     )
-    report = InstitutionMartsReport(manifests, skipped)
-    for manifest in manifests:
-        code = manifest.audience.split(":", 1)[1]
-        report.disclosures.append(
-            append_disclosure(
-                kind="release",
-                recipient=f"institution {code}",
-                release=manifest.release,
-                manifest=manifest.as_dict(),
-                clauses=manifest.clauses,
-                institutions=[code],
-                run_id=run_id,
-            )  # fmt: skip
-        )
+    report = InstitutionMartsReport([e.manifest for e in exported], skipped)
+    for release in exported:
+        code = release.manifest.audience.split(":", 1)[1]
+        entry, again = _record(release, recipient=f"institution {code}", institutions=[code], run_id=run_id)
+        report.disclosures.append(entry)
+        if again:
+            report.unchanged.append(code)
     return report
+
+
+def _record(exported: ExportedRelease, *, recipient: str, institutions: list[str], run_id: str) -> tuple[dict, bool]:
+    """The disclosure entry of this release and whether it was already recorded: a folder
+    kept because its content was unchanged was disclosed when it was written (a crash
+    between writing and logging leaves it unrecorded: then it is recorded now, once)."""
+    manifest = exported.manifest.as_dict()
+    if exported.unchanged:
+        entry = find_disclosure(manifest["release"], recipient, manifest_sha256(manifest))
+        if entry is not None:
+            record_activity(
+                "release_unchanged",
+                {"release": manifest["release"], "recipient": recipient, "seq": entry["seq"],
+                 "content_sha256": manifest["content_sha256"]},
+            )  # fmt: skip
+            return entry, True
+    entry = append_disclosure(
+        kind="release", recipient=recipient, release=manifest["release"], manifest=manifest,
+        clauses=manifest["clauses"], institutions=institutions, run_id=run_id, changes=exported.changes or None,
+    )  # fmt: skip
+    return entry, False
