@@ -197,6 +197,14 @@ def test_extract_with_project_ids_is_logged(home, capsys, tmp_path, monkeypatch)
     assert entries[-1]["files"] == manifest["files"] and entries[-1]["institutions"]
     record = disclosures_by_institution(home)
     assert any(r["recipient"] == "project:p-college" for rs in record.values() for r in rs)
+    assert "changes" not in entries[-1] and entries[-1]["content_sha256"] == manifest["content_sha256"]
+    # the same extract again: a new copy handed over (a new entry), marked as a re-send of the first
+    again = tmp_path / "extract-again"
+    assert main(["extract", "--project", "p-college", "--tables", "rel_sleds__ps_awards,rel_sleds__ps_enrollment",
+                 "--out", str(again)]) == 0  # fmt: skip
+    resent = [json.loads(x) for x in (home / "governance" / "disclosure_log.jsonl").read_text().splitlines()][-1]
+    assert resent["changes"] == {"resend_of": entries[-1]["seq"]}
+    assert resent["content_sha256"] == manifest["content_sha256"] and resent["files"] == manifest["files"]
     # never written over; a project without a key gets a clear message
     assert main(["extract", "--project", "p-college", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().out

@@ -2,7 +2,10 @@
 project, with project-scoped IDs in place of research IDs (HMAC-SHA256 with the project's
 key, orchestration/lib/identity/project_ids), so two projects' files cannot be joined
 with each other or with the release. Each extract is written with its own manifest and
-data dictionary and recorded in the disclosure log (kind `extract`)."""
+data dictionary and recorded in the disclosure log (kind `extract`). Rows are written
+sorted, so the same release and project give the same Parquet bytes and the same
+content hash; an extract whose content was already sent to the same recipient is still
+a new copy handed over (a new entry), marked `changes.resend_of` with the earlier entry."""
 
 import datetime as dt
 import json
@@ -15,8 +18,9 @@ import pyarrow as pa
 
 from orchestration.lib import paths, storage
 from orchestration.lib.governance.data_dictionary import render_markdown, write_data_dictionary
-from orchestration.lib.governance.disclosure_log import append_disclosure
+from orchestration.lib.governance.disclosure_log import append_disclosure, read_disclosures
 from orchestration.lib.identity.project_ids import load_project_key, project_research_id
+from orchestration.lib.releases.content import content_sha256
 
 ID_COLUMN = "research_id"
 PROJECT_ID_COLUMN = "project_id"
@@ -111,7 +115,9 @@ def write_extract(
                 )
                 join = "LEFT JOIN crosswalk AS x ON x.rid = t.research_id" if ID_COLUMN in columns[t] else ""
                 target = staging / "parquet" / f"{t}.parquet"
-                con.execute(f"COPY (SELECT {select} FROM rel.main.{t} AS t {join}) TO '{target}' (FORMAT parquet)")
+                con.execute(
+                    f"COPY (SELECT {select} FROM rel.main.{t} AS t {join} ORDER BY ALL) TO '{target}' (FORMAT parquet)"
+                )
                 counts[t] = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0]
             con.unregister("crosswalk")
         # the dictionary takes the release's name and row counts from the manifest: a first
@@ -128,9 +134,12 @@ def write_extract(
                     )
         (staging / "data_dictionary.json").write_text(json.dumps(dictionary, indent=2))
         (staging / "data_dictionary.md").write_text(render_markdown(dictionary))
+        written["dictionary"] = dictionary
+
+    written: dict = {}
 
     def content(files: dict[str, str]) -> dict:
-        return {
+        manifest = {
             "release": "project_extract",
             "audience": f"project:{project}",
             "folder": str(out),
@@ -149,16 +158,22 @@ def write_extract(
             },
             "id_column": f"{PROJECT_ID_COLUMN} = HMAC-SHA256(project key, research_id), project-scoped",
         }
+        manifest["content_sha256"] = content_sha256(manifest, files, written.get("dictionary")) if files else ""
+        return manifest
 
     manifest = storage.write_release_folder(out, write, content)
+    recipient = recipient or f"project:{project}"
+    earlier = next((e for e in reversed(read_disclosures(home)) if e.get("recipient") == recipient
+                    and e.get("content_sha256") == manifest["content_sha256"]), None)  # fmt: skip
     disclosure = append_disclosure(
         kind="extract",
-        recipient=recipient or f"project:{project}",
+        recipient=recipient,
         release=f"project_extract:{project}",
         manifest=manifest,
         clauses=manifest["clauses"],
         institutions=_institutions(agreements, home),
         run_id=run_id,
         home=home,
+        changes={"resend_of": earlier["seq"]} if earlier else None,
     )
     return ExtractResult(out, counts, manifest, disclosure)
