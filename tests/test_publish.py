@@ -70,7 +70,7 @@ def test_publication_audited_against_the_previous_one_and_fully_labelled(tables,
     assert "true_value" not in audit.columns, "the audit file must not carry the confidential values"
     assert record_for(public)["audit"] == first.audit
     # the second publication is audited with the first one's cells as what a reader already knows
-    second = publish(tables, public, run_id="run-two", as_of=dt.date(2026, 2, 1))
+    second = publish(tables[1:], public, run_id="run-two", as_of=dt.date(2026, 2, 1))
     assert second.audit["prior_publications"] == 1 and second.audit["passed"]
     assert len(list((governance / "history").glob("*.parquet"))) == 2
 
@@ -97,6 +97,15 @@ def test_the_same_inputs_publish_nothing_new_and_changed_inputs_publish_again(ta
     assert again.unchanged and again.manifest == first.manifest and again.audit == first.audit
     after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before  # not a byte written: folder, record and history as they were
+    # new inputs (a later as-of day) that give the very same folder: suppressed and audited
+    # again, but the folder, its record and the history stay; the new inputs now lead to it
+    later = publish(tables, public, run_id="run-three", as_of=dt.date(2026, 3, 1))
+    assert later.unchanged and later.manifest == first.manifest
+    written = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    (noted,) = set(written) - set(before)
+    assert noted.name == "also_from_inputs.json" and {k: v for k, v in written.items() if k != noted} == before
+    assert release_mod._unchanged(public, publications_dir(public), release_mod.input_fingerprint(
+        tables, dt.date(2026, 3, 1))) is not None  # fmt: skip
     # a tampered folder is not "unchanged": it would be published again (and audited)
     inputs = release_mod.input_fingerprint(tables, dt.date(2026, 1, 1))
     assert release_mod._unchanged(public, publications_dir(public), inputs) is not None

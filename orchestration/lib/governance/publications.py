@@ -90,6 +90,28 @@ def write_record(
     return folder
 
 
+ALSO_FROM = "also_from_inputs.json"
+
+
+def add_inputs(governance: Path, manifest: dict, inputs: str) -> None:
+    """Note that `inputs` (publish/release.py input_fingerprint) publish exactly the folder
+    `manifest` describes, so the next build with them need not suppress and audit again."""
+    path = Path(governance) / stamp_of(manifest) / ALSO_FROM
+    seen = json.loads(path.read_text()) if path.exists() else []
+    if inputs not in seen:
+        path.write_text(json.dumps([*seen, inputs], indent=2))
+
+
+def inputs_of(record: dict, public: Path, manifest: dict) -> set[str]:
+    """Every input fingerprint known to give the publication `manifest` describes."""
+    out = {record["inputs"]} if record.get("inputs") else set()
+    if manifest.get("run_id") and manifest.get("created_at"):
+        path = publications_dir(public) / stamp_of(manifest) / ALSO_FROM
+        if path.exists():
+            out.update(json.loads(path.read_text()))
+    return out
+
+
 def record_for(public: Path, manifest: dict | None = None) -> dict:
     """summary.json of the publication the public folder's manifest names ({} if none).
 

@@ -27,6 +27,7 @@ from orchestration.lib.disclosure.engine import run_suppression
 from orchestration.lib.disclosure.tables import KEY_COLUMNS, SummaryTable
 from orchestration.lib.governance import publications
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
+from orchestration.lib.releases.content import content_sha256, published_manifest
 from orchestration.lib.releases.export import code_version
 from orchestration.lib.storage import StagedFolder, hash_folder, sha256_bytes, stage_release_folder
 
@@ -73,7 +74,7 @@ def _unchanged(public: Path, governance: Path, inputs: str) -> Publication | Non
         return None
     manifest = json.loads(manifest_path.read_text())
     record = publications.record_for(public, manifest)
-    if record.get("inputs") != inputs or hash_folder(public) != manifest.get("files"):
+    if inputs not in publications.inputs_of(record, public, manifest) or hash_folder(public) != manifest.get("files"):
         return None
     if publications.latest_stamp(governance) != publications.stamp_of(manifest):
         return None  # the history holds a later publication than this folder's: publish again
@@ -144,6 +145,19 @@ def publish(
         pub.tables[table_id] = len(group)
         pub.suppression[table_id] = {str(k): int(v) for k, v in group["reason"].value_counts().items()}
 
+    current = published_manifest(public)
+    if (
+        current is not None
+        and current.get("content_sha256") == staged.manifest["content_sha256"]
+        and publications.latest_stamp(governance) == publications.stamp_of(current)
+    ):
+        # new inputs (code, policy files, as-of day) that publish the very same folder: the one
+        # out there stays, no new record or history entry, and these inputs now lead to it
+        staged.discard()
+        publications.add_inputs(governance, current, inputs)
+        same = Publication(public, manifest=current, unchanged=True)
+        same.tables, same.suppression, same.audit, same.seconds = pub.tables, pub.suppression, pub.audit, pub.seconds
+        return same
     pub.manifest = staged.manifest
     try:
         summary = {"suppression": pub.suppression, "audit": pub.audit, "seconds": pub.seconds, "inputs": inputs}
@@ -164,13 +178,15 @@ def _stage(
     """Write the folder as it will be published (tables, data dictionary, manifest) into
     a staging folder beside `public`; the caller audits it, then swaps it in or discards it."""
 
+    written: dict = {}
+
     def write(staging: Path) -> None:
         (staging / "tables").mkdir()
         for table_id, group in cells.groupby("table_id"):
             out = group[PUBLIC_COLUMNS].reset_index(drop=True)
             out.to_csv(staging / "tables" / f"{table_id}.csv", index=False)
             out.to_parquet(staging / "tables" / f"{table_id}.parquet", index=False)
-        write_data_dictionary(staging, "public")
+        written["dictionary"] = write_data_dictionary(staging, "public")
 
     manifest = {
         "release": "public_summaries",
@@ -188,4 +204,9 @@ def _stage(
         "code_version": code_version(),
         "created_at": created.isoformat(),
     }
-    return stage_release_folder(public, write, manifest)
+
+    def content(files: dict[str, str]) -> dict:
+        sha = content_sha256(manifest, files, written.get("dictionary"))
+        return {**manifest, "files": files, "content_sha256": sha}
+
+    return stage_release_folder(public, write, content)

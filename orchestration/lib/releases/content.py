@@ -1,10 +1,11 @@
 """What a release holds, as opposed to when and by which run it was written.
 
-A release folder's *content hash* covers what a reader receives: the Parquet files
-(written sorted, and DuckDB's Parquet writer is byte-deterministic for equal sorted
-data, whatever the thread count), the data dictionary without its timestamp, and the
-manifest's descriptive fields (release, audience, tables and row counts, agreements,
-clauses). It leaves out the run, the time, the code version and the as-of day: the same
+A release folder's *content hash* covers what a reader receives: the data files
+(Parquet written sorted: DuckDB's Parquet writer is byte-deterministic for equal sorted
+data, whatever the thread count; the public folder's CSV and Parquet), the data
+dictionary without its timestamp, and the manifest's descriptive fields (release,
+audience, tables and row counts, agreements, clauses, the public tables' descriptions,
+policies and populations). It leaves out the run, the time, the code version and the as-of day: the same
 data sent again under a later run is not new data. The DuckDB copy of the release is not
 byte-deterministic (DuckDB files carry per-write salts and checksums), so it is not
 hashed as content; instead it is checked to hold exactly the Parquet tables.
@@ -24,8 +25,13 @@ import duckdb
 
 from orchestration.lib.storage import MANIFEST_NAME, StagedFolder, hash_folder, sha256_json
 
-CONTENT_FIELDS = ("release", "audience", "tables", "agreements", "clauses")
+# the manifest fields a reader is told (the public folder's descriptions, policies and
+# populations too); run, time, code version and as-of day are not content
+CONTENT_FIELDS = ("release", "audience", "tables", "agreements", "clauses", "descriptions", "policies", "populations")
 VOLATILE_DICTIONARY_KEYS = ("generated_at",)
+# not hashed as content: the DuckDB copy (checked against the Parquet instead) and the
+# dictionary's files (its content is hashed without the timestamp)
+NOT_CONTENT = (".duckdb", "data_dictionary.json", "data_dictionary.md")
 
 
 class ContentMismatch(RuntimeError):
@@ -34,9 +40,10 @@ class ContentMismatch(RuntimeError):
 
 def content_sha256(manifest: dict, files: dict[str, str], dictionary: dict | None) -> str:
     """The content hash of a release (see the module docstring): its manifest's descriptive
-    fields, its Parquet files' hashes and its data dictionary without the timestamp."""
-    content = {k: manifest.get(k) for k in CONTENT_FIELDS}
-    content["files"] = {rel: sha for rel, sha in files.items() if rel.endswith(".parquet")}
+    fields, its data files' hashes (not the DuckDB copy) and its data dictionary without
+    the timestamp."""
+    content = {k: manifest[k] for k in CONTENT_FIELDS if k in manifest}
+    content["files"] = {rel: sha for rel, sha in files.items() if not rel.endswith(NOT_CONTENT)}
     if dictionary is not None:
         content["dictionary"] = {k: v for k, v in dictionary.items() if k not in VOLATILE_DICTIONARY_KEYS}
     return sha256_json(content)

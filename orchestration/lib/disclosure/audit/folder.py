@@ -69,6 +69,7 @@ MANIFEST_KEYS: dict[str, str] = {
     "run_id": "the build run",
     "code_version": "the code's version",
     "created_at": "when the release was made",
+    "content_sha256": "SHA-256 of the files and fields above (public content only: a reader can recompute it)",
 }
 DICTIONARY_KEYS = ("release", "audience", "schema", "generated_at", "source", "tables")
 DICTIONARY_TABLE_KEYS = ("description", "columns", "rows")
@@ -219,6 +220,8 @@ def _check_manifest(folder: Path, files: list[str], cells: pd.DataFrame) -> dict
     for key in ("release", "audience", "folder", "policy_version", "as_of", "run_id", "code_version", "created_at"):
         if key in manifest and not isinstance(manifest[key], str):
             raise FolderRefused(f"manifest.json: {key} must be a string")
+    if "content_sha256" in manifest and not re.fullmatch(r"[0-9a-f]{64}", str(manifest["content_sha256"])):
+        raise FolderRefused("manifest.json: content_sha256 must be a SHA-256 (64 hex digits)")
     if manifest.get("audience", "public") != "public":
         raise FolderRefused("manifest.json: audience is not public")
     if not all(isinstance(c, str) for c in manifest.get("clauses", [])):
