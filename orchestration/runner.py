@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.lib import paths
+from orchestration.lib import build_state, paths
 
 DOWNSTREAM_JOB = "marts"
 
@@ -93,6 +93,17 @@ def build(
         f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
         f"{'; all reloaded (--full)' if full else ''})"
     )
+    due = ["--full"] if full else (["partitions to load"] if todo else build_state.what_changed())
+    if not due:
+        result.success, result.exit_code = True, 0
+        result.message = (
+            "nothing to do: every partition is loaded, and the code, reference data, agreements (as of "
+            f"{build_state.downstream_inputs()['as_of']}), warehouse, vault and releases are as the last "
+            "successful build left them (sleds build --full rebuilds everything)"
+        )
+        return _finish(result, began)
+    emit(f"downstream due: {', '.join(due)}")
+    build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
     from orchestration.definitions import defs
@@ -123,6 +134,8 @@ def build(
                        poll_interval, result)  # fmt: skip
     result.success = outcome.success
     result.exit_code = 0 if outcome.success else 1
+    if outcome.success:
+        build_state.record_downstream_done()
     status = "succeeded" if outcome.success else "FAILED"
     result.message = f"marts {status}: {len(outcome.materialized)} assets materialized"
     return _finish(result, began)

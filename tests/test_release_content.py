@@ -4,6 +4,7 @@ Unit tests on orchestration/lib/releases/content.py, then the release stage on a
 the built tiny warehouse: exporting twice leaves every release folder and the disclosure
 log byte for byte as they were; a changed table is one new entry naming its rows."""
 
+import csv
 from pathlib import Path
 
 import duckdb
@@ -168,3 +169,68 @@ def test_a_changed_table_is_one_new_disclosure_that_names_its_rows(home):
     rel = duckdb.connect(str(paths.sleds_release_db()), read_only=True)
     assert rel.execute(f"SELECT count(*) FROM {table} WHERE computed_grade = '03'").fetchall()[0][0] == 0
     rel.close()
+
+
+# ------------------------------------------------------- builds, end to end (tiny)
+
+K12_RELEASE_TABLES = {"rel_sleds__k12_accountability_students", "rel_sleds__pathways"}
+
+
+def _release_folders(root: Path) -> dict[str, dict[str, bytes]]:
+    """Each release folder out there (the SLEDS release, each institution mart, the public
+    folder) and its files' bytes, keyed by the recipient its disclosure entries name."""
+    out = {"SLEDS": _snapshot(root / "sleds"), "public": _snapshot(root / "public")}
+    for mart in sorted((root / "institutions").iterdir()):
+        out[f"institution {mart.name}"] = _snapshot(mart)
+    return out
+
+
+@pytest.mark.integration
+def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what_it_changed(
+    tiny_warehouse, tiny_feeds, tmp_path, monkeypatch
+):
+    import shutil
+
+    from orchestration import runner
+
+    home = copy_home(tiny_warehouse, tmp_path / "home")
+    monkeypatch.setenv("SLEDS_HOME", str(home))
+    landing = Path(shutil.copytree(tiny_feeds / "landing", tmp_path / "landing"))
+    lines: list[str] = []
+    log = disclosure_log_path()
+    folders, logged = _release_folders(paths.releases_dir()), log.read_bytes()
+
+    # nothing new: nothing to do, in the time it takes to plan (no Dagster run)
+    idle = runner.build(landing, emit=lines.append)
+    assert idle.success and idle.message.startswith("nothing to do") and idle.steps == [], lines[-5:]
+    # everything reloaded and rebuilt from the same files: every folder and the log byte for byte
+    full = runner.build(landing, full=True, emit=lines.append)
+    assert full.success, lines[-30:]
+    assert "release unchanged: sleds_release" in "\n".join(lines)
+    assert _release_folders(paths.releases_dir()) == folders and log.read_bytes() == logged
+
+    # one SRM file changed (every correction in it flips the migrant flag, which the SLEDS
+    # release carries and no public table counts): only the releases whose content changed
+    # are disclosed again
+    srm = sorted(landing.glob("msds/*/msds_srm_*_01.csv"))[-1]
+    with srm.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, records = reader.fieldnames, list(reader)
+    for record in records:
+        record["migrant"] = {"Y": "N", "N": "Y"}[record["migrant"]]
+    with srm.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(records)
+    entries = len(read_disclosures())
+    changed = runner.build(landing, emit=lines.append)
+    assert changed.success and changed.partitions_loaded == 1, lines[-30:]
+    new = read_disclosures()[entries:]
+    after = _release_folders(paths.releases_dir())
+    differing = {recipient for recipient in folders if after.get(recipient) != folders[recipient]}
+    assert {e["recipient"] for e in new} == differing and len(new) == len(differing)
+    assert "SLEDS" in differing and "public" not in differing, "the corrections change the K-12 release only"
+    assert not any(r.startswith("institution ") for r in differing), "a K-12 file cannot change a college's mart"
+    (sleds,) = [e for e in new if e["recipient"] == "SLEDS"]
+    assert set(sleds["changes"]["tables"]) <= K12_RELEASE_TABLES and sleds["changes"]["tables"]
+    assert verify_chain().ok
