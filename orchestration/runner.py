@@ -93,8 +93,9 @@ def build(
         f"ingest: {len(planned)} partitions in the landing folder, {len(todo)} to load ({reasons}"
         f"{'; all reloaded (--full)' if full else ''})"
     )
-    due = ["--full"] if full else (["partitions to load"] if todo else build_state.what_changed())
-    if not due:
+    # what changed besides the landing files: anything but them makes the whole downstream due
+    changed = ["--full"] if full else build_state.what_changed()
+    if not todo and not changed:
         result.success, result.exit_code = True, 0
         result.message = (
             "nothing to do: every partition is loaded, and the code, reference data, agreements (as of "
@@ -102,7 +103,8 @@ def build(
             "successful build left them (sleds build --full rebuilds everything)"
         )
         return _finish(result, began)
-    emit(f"downstream due: {', '.join(due)}")
+    feeds = sorted({p.feed for p in todo}) if not changed else []
+    emit(f"downstream due: {', '.join(changed) if changed else 'new or changed partitions of ' + ', '.join(feeds)}")
     build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
@@ -128,10 +130,13 @@ def build(
                     "the others are unchanged. Fix the files and rerun."
                 )
                 return _finish(result, began)
-    emit(f"{stamp()} marts, quality checks and everything downstream")
+    job = defs.resolve_job_def(DOWNSTREAM_JOB)
     config = {"loggers": quiet, "ops": {"governance__purges": {"config": {"landing": str(landing)}}}}
-    outcome = _run_job(defs.resolve_job_def(DOWNSTREAM_JOB), dagster, config, None, began, emit,
-                       poll_interval, result)  # fmt: skip
+    if not feeds:
+        emit(f"{stamp()} marts, quality checks and everything downstream")
+        outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result)
+    else:
+        outcome = _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result)
     result.success = outcome.success
     result.exit_code = 0 if outcome.success else 1
     if outcome.success:
@@ -139,6 +144,28 @@ def build(
     status = "succeeded" if outcome.success else "FAILED"
     result.message = f"marts {status}: {len(outcome.materialized)} assets materialized"
     return _finish(result, began)
+
+
+def _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result: BuildResult):
+    """Only what the changed feeds can change (orchestration/defs/incremental.py), then a
+    second pass for any other feed whose records identity moved to another research ID."""
+    from orchestration.defs.incremental import affected_assets
+    from orchestration.lib.identity.pipeline import latest_changes_by_feed
+
+    graph = defs.resolve_asset_graph()
+    total = len(job.asset_layer.selected_asset_keys)
+    keys = sorted(affected_assets(set(feeds)).resolve(graph) & job.asset_layer.selected_asset_keys)
+    emit(f"[{time.monotonic() - began:7.1f}s] downstream of {', '.join(feeds)}: {len(keys)} of {total} assets")
+    outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=keys)
+    if not outcome.success:
+        return outcome
+    moved = sorted(f for f, n in latest_changes_by_feed(paths.warehouse_path()).items() if f not in feeds and n != 0)
+    if not moved:
+        return outcome
+    more = sorted(affected_assets(set(moved), identity=False).resolve(graph) & job.asset_layer.selected_asset_keys)
+    emit(f"[{time.monotonic() - began:7.1f}s] identity moved records of {', '.join(moved)}: {len(more)} more assets")
+    return _run_job(job, dagster, {"loggers": config["loggers"]}, None, began, emit, poll_interval, result,
+                    asset_selection=more)  # fmt: skip
 
 
 def _finish(result: BuildResult, began: float) -> BuildResult:
@@ -153,7 +180,7 @@ def _finish(result: BuildResult, began: float) -> BuildResult:
     return result
 
 
-def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult):
+def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult, asset_selection=None):
     """Execute a job in process, one terminal line per step, materialization, check
     and ingested partition; dbt's own output goes to SLEDS_HOME/logs."""
     import dagster as dg
@@ -219,7 +246,12 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
         try:
             outcome = run_with_progress(
                 lambda: job.execute_in_process(
-                    instance=dagster, run_id=run_id, raise_on_error=False, run_config=run_config, tags=tags
+                    instance=dagster,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    run_config=run_config,
+                    tags=tags,
+                    asset_selection=asset_selection,
                 ),
                 poll,
                 emit,

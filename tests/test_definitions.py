@@ -2,6 +2,7 @@
 models sit in the asset graph downstream of the ingest assets."""
 
 import dagster as dg
+import pytest
 
 from orchestration.definitions import defs
 
@@ -52,3 +53,27 @@ def test_workspace_points_at_the_code_location():
 
     ws = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())
     assert ws["load_from"][0]["python_module"]["module_name"] == "orchestration.definitions"
+
+
+def test_a_changed_feed_rebuilds_its_own_descendants_and_nothing_a_feed_cannot_change():
+    from orchestration.defs.incremental import affected_assets
+    from orchestration.lib.reference import FEEDS
+
+    graph = defs.resolve_asset_graph()
+    downstream = defs.resolve_job_def("marts").asset_layer.selected_asset_keys
+
+    def names(feeds):
+        return {k.to_user_string() for k in affected_assets(set(feeds)).resolve(graph) & downstream}
+
+    k12, awards = names(["msds"]), names(["ps_awards"])
+    assert {"staging/stg_msds__records", "marts/fct_k12_accountability_students", "identity/research_ids",
+            "release/sleds_release", "publish/public_summaries", "derived/msds_record_ages"} <= k12  # fmt: skip
+    assert not {n for n in k12 if "ps" in n.split("/")[-1].split("_")[:3]} - {"marts/fct_pathways_hs_to_college"}
+    assert "release/institution_marts" not in k12 and "release/institution_marts" in awards
+    assert "release_institution/rel_institution__ps_awards" in awards and "staging/stg_msds__records" not in awards
+    # whatever no feed can change depends on no feed and not on identity: only on reference data
+    fed = {dg.AssetKey(["raw", f]) for f in FEEDS} | {dg.AssetKey(["identity", "research_ids"])}
+    for key in downstream - affected_assets(set(FEEDS)).resolve(graph):
+        assert not (dg.AssetSelection.assets(key).upstream().resolve(graph) & fed), key.to_user_string()
+    with pytest.raises(ValueError, match="FEED_SOURCES"):
+        affected_assets({"wages"})

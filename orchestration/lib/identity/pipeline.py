@@ -338,16 +338,20 @@ def _write_warehouse(con, report: IdentityReport) -> None:
         GROUP BY ALL
         """
     )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE new_record_ids AS
+        SELECT r.feed, r.record_token, i.research_id
+        FROM rec_keyed r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id)
+        JOIN cluster_ids i USING (cluster)
+        """
+    )
+    # which feeds' records got, lost or changed a research ID in this run: a build that loaded
+    # only K-12 files rebuilds the postsecondary marts only if some of their records moved
+    report.counts.update({f"research_ids_changed_{feed}": n for feed, n in _changes_by_feed(con).items()})
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            """
-            CREATE OR REPLACE TABLE wh.identity.record_research_ids AS
-            SELECT r.feed, r.record_token, i.research_id
-            FROM rec_keyed r JOIN ent e USING (entity_key) JOIN clusters c USING (entity_id)
-            JOIN cluster_ids i USING (cluster)
-            """
-        )
+        con.execute("CREATE OR REPLACE TABLE wh.identity.record_research_ids AS SELECT * FROM new_record_ids")
         con.execute(
             """
             CREATE OR REPLACE TABLE wh.identity.persons AS
@@ -372,6 +376,41 @@ def _write_warehouse(con, report: IdentityReport) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def latest_changes_by_feed(warehouse: Path) -> dict[str, int | None]:
+    """Per feed, how many records' research IDs the last identity run changed (None: not
+    known, e.g. a run from before this was recorded: treat as changed)."""
+    from orchestration.lib import storage
+
+    with storage.warehouse(warehouse, read_only=True) as con:
+        row = con.execute("SELECT summary_json FROM identity.linkage_runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+    counts = json.loads(row[0]) if row else {}
+    return {feed: counts.get(f"research_ids_changed_{feed}") for feed in FEEDS}
+
+
+def _changes_by_feed(con) -> dict[str, int]:
+    """Rows of (feed, record, research ID) that differ between the table in the warehouse
+    and the one this run is about to write, per feed (every feed listed, 0 if none)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'identity' "
+        "AND table_name = 'record_research_ids'"
+    ).fetchone()[0]
+    if not exists:
+        counts = dict(con.execute("SELECT feed, count(*) FROM new_record_ids GROUP BY feed").fetchall())
+    else:
+        counts = dict(
+            con.execute(
+                """
+                SELECT feed, count(*) FROM (
+                    (SELECT * FROM new_record_ids EXCEPT ALL SELECT * FROM wh.identity.record_research_ids)
+                    UNION ALL
+                    (SELECT * FROM wh.identity.record_research_ids EXCEPT ALL SELECT * FROM new_record_ids)
+                ) GROUP BY feed
+                """
+            ).fetchall()
+        )
+    return {feed: int(counts.get(feed, 0)) for feed in FEEDS}
 
 
 def _cluster_sizes(con) -> dict:

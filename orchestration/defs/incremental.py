@@ -1,0 +1,53 @@
+"""Which downstream assets a build re-materializes when only some feeds changed.
+
+Everything downstream of ingest depends on identity, and identity on every feed, so
+Dagster's lineage alone would rebuild the postsecondary marts for a new K-12 file. The
+dbt graph is finer: a model reads a feed through its source (`source:raw.msds`), and
+reads identity only to put research IDs on that same feed's records. So for a set of
+changed feeds the build runs: the registry and purges (cheap, and a destruction date
+applies to new records too), each changed feed's re-check, identity, the dbt models
+downstream of the changed feeds' sources, and the releases and publication those models
+feed. Identity then reports, per feed, how many records' research IDs changed; a feed
+outside the set whose records moved (a new K-12 record joining two college records into
+one person) is rebuilt in a second pass, so the shortcut never leaves a mart stale."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import build_dbt_asset_selection
+
+from orchestration.defs.governance import REGISTRY_KEYS
+from orchestration.defs.marts import sleds_dbt_models
+
+# each feed's dbt sources (the derived ages are computed from K-12 records only)
+FEED_SOURCES = {
+    "msds": ("source:raw.msds+", "source:derived.msds_record_ages+"),
+    "ps_enrollment": ("source:raw.ps_enrollment+",),
+    "ps_awards": ("source:raw.ps_awards+",),
+}
+POSTSECONDARY = frozenset({"ps_enrollment", "ps_awards"})
+ALWAYS = [*REGISTRY_KEYS, dg.AssetKey(["governance", "purges"]), dg.AssetKey(["identity", "research_ids"])]
+RELEASES = [
+    dg.AssetKey(["release", "sleds_release"]),
+    dg.AssetKey(["publish", "public_summaries"]),
+]
+INSTITUTION_MARTS = dg.AssetKey(["release", "institution_marts"])
+
+
+def affected_assets(feeds: set[str], *, identity: bool = True) -> dg.AssetSelection:
+    """The downstream assets that can change when only `feeds` changed (see the module
+    docstring); `identity=False` for a second pass after identity already ran."""
+    unknown = set(feeds) - set(FEED_SOURCES)
+    if unknown:
+        raise ValueError(f"no dbt sources listed for feed(s) {sorted(unknown)} in FEED_SOURCES")
+    keys = list(ALWAYS) if identity else []
+    keys += [dg.AssetKey(["quality", f"{feed}_contract_recheck"]) for feed in sorted(feeds)] if identity else []
+    if "msds" in feeds and identity:
+        keys.append(dg.AssetKey(["derived", "msds_record_ages"]))
+    keys += RELEASES
+    if feeds & POSTSECONDARY:
+        keys.append(INSTITUTION_MARTS)
+    models = build_dbt_asset_selection(
+        [sleds_dbt_models], dbt_select=" ".join(s for feed in sorted(feeds) for s in FEED_SOURCES[feed])
+    )
+    return dg.AssetSelection.assets(*keys) | models
