@@ -37,7 +37,7 @@ browser:
 
 ## ui: the Dagster UI on the same definitions and instance as `sleds build`
 ui: $(STAMP)
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/python -c "from pathlib import Path; from orchestration.lib.dagster_home import ensure_dagster_home; ensure_dagster_home(Path('$(SLEDS_HOME)'))"
 	$(BIN)/dagster dev -w workspace.yaml
 
 ## bench: time every stage (SCALE=demo by default; SCALE=state by hand, ~1M students a year)

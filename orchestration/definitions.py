@@ -2,8 +2,16 @@
 
 import dagster as dg
 
-from orchestration.defs import derived, governance, identity, ingest, marts, publish, quality, releases
+from orchestration.defs import automation, derived, governance, identity, ingest, marts, publish, quality, releases
 
 defs = dg.Definitions.merge(
-    ingest.defs, quality.defs, identity.defs, derived.defs, governance.defs, marts.defs, releases.defs, publish.defs
+    ingest.defs,
+    quality.defs,
+    identity.defs,
+    derived.defs,
+    governance.defs,
+    marts.defs,
+    releases.defs,
+    publish.defs,
+    automation.defs,
 )

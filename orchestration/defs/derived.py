@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.derived.ages import build_record_ages
@@ -11,6 +12,7 @@ from orchestration.lib.derived.ages import build_record_ages
     key=dg.AssetKey(["derived", "msds_record_ages"]),
     deps=[dg.AssetKey(["raw", "msds"]), dg.AssetKey(["governance", "purges"])],
     group_name="identity",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
     tags={"pii": "reads-vault"},

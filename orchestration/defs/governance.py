@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.agreements.policy import clauses_for
@@ -20,6 +21,7 @@ REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["govern
         dg.AssetSpec(
             REGISTRY_KEYS[0],
             group_name="governance",
+            automation_condition=EAGER,
             owners=["team:governance-committee"],
             tags=clause_tags(clauses_for("agreement_registry")),
             description="Data sharing agreements (seeds/agreements.csv), validated, with each agreement's status "
@@ -28,6 +30,7 @@ REGISTRY_KEYS = [dg.AssetKey(["governance", "agreements"]), dg.AssetKey(["govern
         dg.AssetSpec(
             REGISTRY_KEYS[1],
             group_name="governance",
+            automation_condition=EAGER,
             owners=["team:governance-committee"],
             tags=clause_tags(clauses_for("agreement_restrictions")),
             description="Elements withheld from an audience for a range of academic years "
@@ -59,6 +62,7 @@ class PurgeConfig(dg.Config):
     key=dg.AssetKey(["governance", "purges"]),
     deps=[dg.AssetKey(["raw", "ps_enrollment"]), dg.AssetKey(["raw", "ps_awards"]), REGISTRY_KEYS[0]],
     group_name="governance",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
     tags={**clause_tags(clauses_for("purges")), "pii": "writes-vault"},

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib.identity.stage import link_identities
 
@@ -21,6 +22,7 @@ class IdentityConfig(dg.Config):
         dg.AssetKey(["governance", "purges"]),
     ],
     group_name="identity",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
     kinds={"duckdb", "splink"},

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.dbt_prepare import dbt_env, dbt_executable, ensure_manifest
@@ -24,6 +25,10 @@ class SledsTranslator(DagsterDbtTranslator):
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "marts"
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        # under `dagster dev`, a model follows its parents (orchestration/defs/automation.py)
+        return EAGER
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         # release models: the governance committee too; a model's dbt meta `sleds_owner` wins

@@ -3,6 +3,7 @@ independent LP audit against every earlier publication, written only if it passe
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib import paths
 from orchestration.lib.agreements.registry import clause_tags
@@ -18,6 +19,7 @@ PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
     # the seed rows and their dbt models (publish.pub_<table_id>)
     deps=[dg.AssetKey(list(relation)) for relation in upstream_relations()],
     group_name="publish",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
     tags={"audience": "public", **clause_tags(PUBLIC_CLAUSES)},

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.lib import paths
 from orchestration.lib.contracts.recheck import recheck_feed
 from orchestration.lib.reference import FEEDS
@@ -12,6 +13,7 @@ def _recheck_asset(feed: str) -> dg.AssetsDefinition:
         key=dg.AssetKey(["quality", f"{feed}_contract_recheck"]),
         deps=[dg.AssetKey(["raw", feed])],
         group_name="quality",
+        automation_condition=EAGER,
         description=(
             f"Great Expectations runs expectations/{feed}.json on a sample of {feed} rows (every quarantined "
             "row first) and must find exactly the failures the SQL contract engine found. Reads the vault."

@@ -3,6 +3,7 @@ export of each audience's release to its own files (only if every check passed).
 
 import dagster as dg
 
+from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_allowlist
 from orchestration.lib.agreements.policy import clauses_for, rule_text
@@ -55,6 +56,7 @@ def sleds_release_agreement_checks(context: dg.AssetCheckExecutionContext):
     key=dg.AssetKey(["release", "sleds_release"]),
     deps=[_key(t) for t in SLEDS_TABLES],
     group_name="release",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
     tags={"audience": "sleds", **clause_tags(SLEDS_CLAUSES)},
@@ -86,6 +88,7 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     key=dg.AssetKey(["release", "institution_marts"]),
     deps=[dg.AssetKey(["release_institution", t]) for t in INSTITUTION_TABLES],
     group_name="release",
+    automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
     owners=["team:governance-committee"],
     tags={"audience": "institutions", **clause_tags(INSTITUTION_CLAUSES)},

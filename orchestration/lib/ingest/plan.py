@@ -18,6 +18,7 @@ class PlannedPartition:
     feed: str
     key: str
     reason: str  # new | changed | contract changed | unchanged
+    files_sha: str = ""  # of the partition's files and their hashes: what a load of them is
 
 
 def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
@@ -38,13 +39,14 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
         contract = suite_sha(feed)
         for key, files in group_by_partition(discover(landing, feed)).items():
             before = loaded.get((feed, key))
+            now = fingerprint(files)
             if before is None:
                 reason = "new"
-            elif before[0] != fingerprint(files):
+            elif before[0] != now:
                 reason = "changed"
             else:
                 reason = "unchanged" if before[1] == contract else "contract changed"
-            out.append(PlannedPartition(feed, key, reason))
+            out.append(PlannedPartition(feed, key, reason, storage.sha256_json([now, contract])))
     return out
 
 

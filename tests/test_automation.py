@@ -1,0 +1,92 @@
+"""Under `dagster dev`, a file dropped into the landing folder is loaded and everything
+downstream of it rebuilt with no command typed: the landing sensor and the declarative
+automation, driven here through Dagster's own testing APIs (a sensor tick, an
+automation evaluation) on a copy of the built tiny warehouse, with the runs they request
+executed as the daemon would launch them."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.conftest import copy_home
+
+
+def _requested(result) -> set[dg.AssetKey]:
+    return {key for key, n in result._requested_partitions_by_asset_key.items() if n}
+
+
+@pytest.mark.integration
+def test_a_file_dropped_into_the_landing_folder_is_loaded_and_its_descendants_built(
+    tiny_warehouse, tiny_feeds, tmp_path, monkeypatch
+):
+    from orchestration import runner
+    from orchestration.definitions import defs
+
+    home = copy_home(tiny_warehouse, tmp_path / "home")
+    landing = Path(shutil.copytree(tiny_feeds / "landing", tmp_path / "landing"))
+    monkeypatch.setenv("SLEDS_HOME", str(home))
+    monkeypatch.setenv("SLEDS_LANDING", str(landing))
+    instance = runner.instance()
+    sensor = defs.resolve_sensor_def("landing_folder")
+    tick = lambda: sensor(dg.build_sensor_context(instance=instance, definitions=defs))  # noqa: E731
+
+    idle = tick()
+    assert isinstance(idle, dg.SkipReason) and "nothing new" in idle.skip_message
+    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert settled.total_requested == 0, "a built warehouse has nothing due"
+
+    # a steward drops one more SRM submission for 2023-24 into the landing folder
+    source = sorted(landing.glob("msds/2023-24/msds_srm_*.csv"))[0]
+    with source.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, first = reader.fieldnames, next(reader)
+    first["migrant"] = {"Y": "N", "N": "Y"}[first["migrant"]]
+    with (source.parent / "msds_srm_2023-24_03.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerow(first)
+
+    found = tick()
+    assert isinstance(found, dg.SensorResult)
+    (request,) = found.run_requests
+    assert request.job_name == "ingest_msds"
+    assert (
+        request.tags["dagster/asset_partition_range_start"]
+        == "2023-24_srm"
+        == (request.tags["dagster/asset_partition_range_end"])
+    )
+    loaded = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False
+    )
+    assert loaded.success
+    assert isinstance(tick(), dg.SkipReason), "the loaded files are not requested again"
+
+    # the automation now asks for exactly what is downstream of the K-12 feed ...
+    due = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+    graph = defs.resolve_asset_graph()
+    raw = dg.AssetKey(["raw", "msds"])
+    descendants = dg.AssetSelection.assets(raw).downstream(include_self=False).resolve(graph)
+    assert _requested(due) == descendants
+    # ... which, materialized as the daemon would, leaves nothing due
+    built = defs.resolve_job_def("marts").execute_in_process(
+        instance=instance, asset_selection=sorted(descendants), raise_on_error=False,
+        run_config={"ops": {"governance__purges": {"config": {"landing": str(landing)}}}},
+    )  # fmt: skip
+    assert built.success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=due.cursor)
+    assert after.total_requested == 0
+
+
+def test_the_daily_schedule_re_evaluates_agreements_through_the_downstream_job():
+    from orchestration.definitions import defs
+
+    schedule = defs.resolve_schedule_def("agreements_daily")
+    assert schedule.job_name == "marts" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def("marts")
+    names = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert {"governance/agreements", "governance/purges", "release/sleds_release", "publish/public_summaries"} <= names
+    (request,) = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
+    assert request.run_config == {}
