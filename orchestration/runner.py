@@ -23,6 +23,8 @@ from pathlib import Path
 from orchestration.lib import build_state, paths
 
 DOWNSTREAM_JOB = "marts"
+# changes of these alone re-run only what the agreements decide (orchestration/defs/incremental.py)
+REGISTRY_INPUTS = {"registry", "as_of"}
 
 
 def ingest_job(feed: str) -> str:
@@ -104,6 +106,7 @@ def build(
         )
         return _finish(result, began)
     feeds = sorted({p.feed for p in todo}) if not changed else []
+    registry_only = not todo and set(changed) <= REGISTRY_INPUTS
     emit(f"downstream due: {', '.join(changed) if changed else 'new or changed partitions of ' + ', '.join(feeds)}")
     build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
@@ -132,7 +135,9 @@ def build(
                 return _finish(result, began)
     job = defs.resolve_job_def(DOWNSTREAM_JOB)
     config = {"loggers": quiet, "ops": {"governance__purges": {"config": {"landing": str(landing)}}}}
-    if not feeds:
+    if registry_only:
+        outcome = _registry_pass(job, defs, dagster, config, began, emit, poll_interval, result)
+    elif not feeds:
         emit(f"{stamp()} marts, quality checks and everything downstream")
         outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result)
     else:
@@ -168,12 +173,49 @@ def _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval
                     asset_selection=more)  # fmt: skip
 
 
+def _registry_pass(job, defs, dagster, config, began, emit, poll_interval, result: BuildResult):
+    """Only what the agreements decide; then, if a purge deleted records, what they fed."""
+    from orchestration.defs.incremental import POSTSECONDARY, affected_assets, registry_assets
+
+    graph = defs.resolve_asset_graph()
+    keys = sorted(registry_assets().resolve(graph) & job.asset_layer.selected_asset_keys)
+    total = len(job.asset_layer.selected_asset_keys)
+    emit(f"[{time.monotonic() - began:7.1f}s] what the agreements decide: {len(keys)} of {total} assets")
+    started = _utc_now()
+    outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=keys)
+    if not outcome.success or not _purged_since(started):
+        return outcome
+    more = sorted(affected_assets(set(POSTSECONDARY)).resolve(graph) & job.asset_layer.selected_asset_keys)
+    emit(f"[{time.monotonic() - began:7.1f}s] a purge deleted records: {len(more)} more assets")
+    return _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=more)
+
+
+def _utc_now():
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
+
+
+def _purged_since(started) -> bool:
+    from orchestration.lib import storage
+
+    with storage.warehouse(paths.warehouse_path(), read_only=True) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'governance' AND table_name = 'purge_log'"
+        ).fetchone()[0]
+        if not exists:
+            return False
+        return (
+            con.execute("SELECT count(*) FROM governance.purge_log WHERE purged_at >= ?", [started]).fetchone()[0] > 0
+        )
+
+
 def _finish(result: BuildResult, began: float) -> BuildResult:
     result.seconds = round(time.monotonic() - began, 1)
     out = paths.sleds_home() / "reports" / "build_steps.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"success": result.success, "seconds": result.seconds, "partitions_loaded": result.partitions_loaded,
-           "steps": result.steps}  # fmt: skip
+           "message": result.message, "materialized": result.materialized, "steps": result.steps}  # fmt: skip
     tmp = out.with_suffix(".partial")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(out)

@@ -240,3 +240,35 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     (sleds,) = [e for e in new if e["recipient"] == "SLEDS"]
     assert set(sleds["changes"]["tables"]) <= K12_RELEASE_TABLES and sleds["changes"]["tables"]
     assert verify_chain().ok
+
+
+@pytest.mark.integration
+def test_a_registry_edit_rebuilds_what_the_agreements_decide_and_discloses_what_changed(
+    tiny_warehouse, tiny_feeds, tmp_path, monkeypatch
+):
+    from orchestration import runner
+    from tests.test_agreements import edit, registry_copy
+
+    home = copy_home(tiny_warehouse, tmp_path / "home")
+    monkeypatch.setenv("SLEDS_HOME", str(home))
+    registry = registry_copy(tmp_path / "registry")
+    monkeypatch.setenv("SLEDS_AGREEMENTS_DIR", str(registry))  # the same files elsewhere: nothing changed
+    lines: list[str] = []
+    assert runner.build(tiny_feeds / "landing", emit=lines.append).message.startswith("nothing to do")
+    folders, entries = _release_folders(paths.releases_dir()), len(read_disclosures())
+    marts = sorted(name.split(" ", 1)[1] for name in folders if name.startswith("institution "))
+    # the first institution with a mart withdraws permission to be named in the SLEDS release
+    edit(registry, "agreements.csv", lambda r: r.update(permit_institution_identification="N")
+         if r["institution_code"] == marts[0] else None)  # fmt: skip
+    edited = runner.build(tiny_feeds / "landing", emit=lines.append)
+    assert edited.success, "\n".join(lines[-30:])
+    assert "downstream due: registry" in lines and any("what the agreements decide:" in line for line in lines)
+    rebuilt = set(edited.materialized)
+    assert {"governance/agreements", "release_sleds/rel_sleds__ps_enrollment", "release/sleds_release"} <= rebuilt
+    assert not {"identity/research_ids", "marts/fct_k12_accountability_students", "staging/stg_msds__records",
+                "quality/msds_contract_recheck"} & rebuilt, sorted(rebuilt)  # fmt: skip
+    new = read_disclosures()[entries:]
+    after = _release_folders(paths.releases_dir())
+    differing = {recipient for recipient in folders if after.get(recipient) != folders[recipient]}
+    assert {e["recipient"] for e in new} == differing and "SLEDS" in differing
+    assert verify_chain().ok

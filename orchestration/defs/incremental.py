@@ -9,7 +9,12 @@ applies to new records too), each changed feed's re-check, identity, the dbt mod
 downstream of the changed feeds' sources, and the releases and publication those models
 feed. Identity then reports, per feed, how many records' research IDs changed; a feed
 outside the set whose records moved (a new K-12 record joining two college records into
-one person) is rebuilt in a second pass, so the shortcut never leaves a mart stale."""
+one person) is rebuilt in a second pass, so the shortcut never leaves a mart stale.
+
+An edit of the agreement registry (or a new as-of day) changes what the agreements decide:
+the registry, the purges, the models that read the agreements and the releases and
+publication. A purge that deleted records is followed by a pass over the postsecondary
+feeds' descendants (identity included), since records are gone."""
 
 from __future__ import annotations
 
@@ -26,7 +31,9 @@ FEED_SOURCES = {
     "ps_awards": ("source:raw.ps_awards+",),
 }
 POSTSECONDARY = frozenset({"ps_enrollment", "ps_awards"})
-ALWAYS = [*REGISTRY_KEYS, dg.AssetKey(["governance", "purges"]), dg.AssetKey(["identity", "research_ids"])]
+PURGES = dg.AssetKey(["governance", "purges"])
+ALWAYS = [*REGISTRY_KEYS, PURGES, dg.AssetKey(["identity", "research_ids"])]
+GOVERNANCE_SOURCES = ("source:governance.agreements+", "source:governance.agreement_restrictions+")
 RELEASES = [
     dg.AssetKey(["release", "sleds_release"]),
     dg.AssetKey(["publish", "public_summaries"]),
@@ -51,3 +58,9 @@ def affected_assets(feeds: set[str], *, identity: bool = True) -> dg.AssetSelect
         [sleds_dbt_models], dbt_select=" ".join(s for feed in sorted(feeds) for s in FEED_SOURCES[feed])
     )
     return dg.AssetSelection.assets(*keys) | models
+
+
+def registry_assets() -> dg.AssetSelection:
+    """What an agreement registry edit or a new as-of day can change (module docstring)."""
+    models = build_dbt_asset_selection([sleds_dbt_models], dbt_select=" ".join(GOVERNANCE_SOURCES))
+    return dg.AssetSelection.assets(*REGISTRY_KEYS, PURGES, *RELEASES, INSTITUTION_MARTS) | models

@@ -27,6 +27,12 @@ CODE_FOLDERS = ("orchestration", "dbt_project", "seeds", "expectations")
 CODE_SUFFIXES = (".py", ".sql", ".yml", ".yaml", ".csv", ".json", ".j2", ".md")
 # dbt's own output folders are not code
 NOT_CODE = ("dbt_project/target", "dbt_project/logs", "dbt_project/dbt_packages")
+# the agreement registry and policy (orchestration/lib/agreements; in seeds/ unless
+# SLEDS_AGREEMENTS_DIR says otherwise): stamped as "registry", not as code, so an edit of
+# them re-runs only what the agreements decide (orchestration/defs/incremental.py)
+REGISTRY_FILES = (
+    "agreements.csv", "agreement_restrictions.csv", "agreement_clauses.csv", "agreement_rules.csv", "policy_scopes.csv",
+)  # fmt: skip
 
 
 def state_path(home: Path | None = None) -> Path:
@@ -41,7 +47,7 @@ def code_stamp() -> str:
             rel = path.relative_to(paths.REPO_ROOT).as_posix()
             if not path.is_file() or path.suffix not in CODE_SUFFIXES or rel.startswith(NOT_CODE):
                 continue
-            if "__pycache__" in rel:
+            if "__pycache__" in rel or (folder == "seeds" and path.name in REGISTRY_FILES):
                 continue
             h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
@@ -59,8 +65,9 @@ def _registry_stamp() -> str:
     from orchestration.lib.agreements.policy import policy_dir
 
     h = hashlib.sha256()
-    for path in sorted(Path(policy_dir()).glob("*.csv")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in REGISTRY_FILES:
+        path = Path(policy_dir()) / name
+        h.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"(missing)") + b"\0")
     return h.hexdigest()
 
 
