@@ -18,7 +18,9 @@ def _results():
         "steps": [step, {**step, "step": "public_summaries", "peak_rss_gb": 3.0}],
         "figures": {"records_per_minute": 2_000_000, "publish_cells": 1000, "publish_seconds": {"audit": 1.0}},
         "overhead": {"ratio": 1.2},
-        "incremental": {"wall_s": 40.0},
+        "incremental": {"wall_s": 40.0, "materialized": ["marts/fct_k12_accountability_students"]},
+        "noop": {"wall_s": 3.0, "materialized": []},
+        "registry_edit": {"wall_s": 20.0, "materialized": ["release/sleds_release"]},
     }
 
 
@@ -28,6 +30,7 @@ def test_totals_come_from_the_build_process_and_its_steps():
     assert totals["peak_rss_gb"] == 3.0  # the highest of the process and every step
     assert totals["linkage_records_per_minute"] == 2_000_000
     assert totals["overhead_ratio"] == 1.2 and totals["incremental_wall_s"] == 40.0
+    assert totals["noop_wall_s"] == 3.0 and totals["registry_edit_wall_s"] == 20.0
 
 
 def test_table_reports_every_step_and_budget():
@@ -36,6 +39,8 @@ def test_table_reports_every_step_and_budget():
     text = bench.format_table(r)
     for word in ("sleds_dbt_models", "public_summaries", "reused /x", "budget 1200 s", "budget 12 GB", "budget 1.3"):
         assert word in text
+    assert "incremental re-materialized 1 assets: marts/fct_k12_accountability_students" in text
+    assert "noop re-materialized 0 assets: nothing" in text and "budget 15 s" in text
 
 
 def test_overhead_is_the_dbt_step_against_the_bare_sql():
