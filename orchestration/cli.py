@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from orchestration.lib import paths
@@ -186,7 +187,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from orchestration.lib.governance.report import write_report
 
     out = Path(args.out).resolve() if args.out else None
-    report = write_report(out)
+    began = time.monotonic()
+    report = write_report(out, progress=lambda m: _print(f"[{time.monotonic() - began:5.1f}s] {m}"))
     _activity("report_generated", {"report": str(report.path), "sections": report.sections,
                                    "chain_ok": report.chain_ok})  # fmt: skip
     _print(f"governance report: {report.path}")

@@ -13,6 +13,7 @@ This module imports Dagster; the stages it runs live in orchestration/lib.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 import uuid
@@ -23,6 +24,7 @@ from pathlib import Path
 from orchestration.lib import build_state, paths
 
 DOWNSTREAM_JOB = "marts"
+DBT_STEP = "sleds_dbt_models"
 # changes of these alone re-run only what the agreements decide (orchestration/defs/incremental.py)
 REGISTRY_INPUTS = {"registry", "as_of"}
 
@@ -230,7 +232,7 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
     from orchestration.lib.build_runner import StepClock, StepLine, run_with_progress
 
     run_id = str(uuid.uuid4())
-    seen: set = set()
+    cursor: dict = {"at": None}  # where the last poll stopped reading the run's events
     clock = StepClock(job.name)
     kinds = {
         dg.DagsterEventType.STEP_START: "started",
@@ -240,20 +242,27 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
         dg.DagsterEventType.ASSET_CHECK_EVALUATION: "checked",
     }
 
+    def new_events():
+        # only the events written since the last poll (a long run has many thousands)
+        while True:
+            page = dagster.get_records_for_run(run_id, cursor=cursor["at"], limit=1000)
+            cursor["at"] = page.cursor
+            yield from (r.event_log_entry for r in page.records)
+            if not page.has_more:
+                return
+
     def poll() -> list[StepLine]:
         lines = []
-        for rec in dagster.all_logs(run_id):
+        for rec in new_events():
             ev = rec.dagster_event
-            key = (rec.timestamp, rec.step_key, ev.event_type_value if ev else None, rec.user_message)
-            if key in seen:
-                continue
-            seen.add(key)
-            if ev is None:  # the ingest asset logs one line per partition it loaded; publish says if unchanged
+            if ev is None:  # what our steps say while they work (dbt's own chatter stays in the log file)
                 message = rec.user_message or ""
                 if message.startswith("partition "):
                     lines.append(StepLine("ingested", "", message))
                 elif message.startswith(("public summaries unchanged", "release unchanged")):
                     lines.append(StepLine("published", "", message))
+                elif message and rec.step_key and DBT_STEP not in rec.step_key and rec.level >= logging.INFO:
+                    lines.append(StepLine("working", rec.step_key, message.splitlines()[0][:200]))
                 continue
             kind = kinds.get(ev.event_type)
             if kind is None:

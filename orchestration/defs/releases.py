@@ -23,6 +23,14 @@ SLEDS_CLAUSES = clauses_for("sleds")
 INSTITUTION_CLAUSES = clauses_for("institution_mart")
 
 
+def _changed(entry: dict) -> str:
+    """What a disclosure entry says changed against the recipient's previous copy."""
+    tables = (entry.get("changes") or {}).get("tables") or {}
+    if not tables:
+        return "first release" if not (entry.get("changes") or {}).get("previous_content_sha256") else "same rows"
+    return "; ".join(f"{t}: +{c['rows_added']:,} -{c['rows_removed']:,} rows" for t, c in sorted(tables.items()))
+
+
 def _key(table: str) -> dg.AssetKey:
     return dg.AssetKey([SLEDS_SCHEMA, table])
 
@@ -71,6 +79,9 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     manifest = report.manifest
     if report.unchanged:  # `sleds build` prints this line
         context.log.info(f"release unchanged: sleds_release (disclosure log entry {report.disclosure['seq']})")
+    else:
+        context.log.info(f"release written: sleds_release, disclosure log entry {report.disclosure['seq']} "
+                         f"({_changed(report.disclosure)})")  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "disclosure_log_entry": report.disclosure["seq"],
@@ -107,6 +118,10 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             f"release unchanged: {len(report.unchanged)} of {len(report.manifests)} institution marts "
             "(already disclosed; not written again)"
         )
+    for entry in report.disclosures:
+        if entry["recipient"].split(" ", 1)[-1] not in report.unchanged:
+            context.log.info(f"release written: mart for {entry['recipient']}, disclosure log entry {entry['seq']} "
+                             f"({_changed(entry)})")  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "institutions": len(report.manifests),

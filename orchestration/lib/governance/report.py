@@ -547,7 +547,12 @@ def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
 
 
 def write_report(
-    out: Path | None = None, home: Path | None = None, *, with_lineage: bool = True, lineage_result=None
+    out: Path | None = None,
+    home: Path | None = None,
+    *,
+    with_lineage: bool = True,
+    lineage_result=None,
+    progress=lambda message: None,
 ) -> Report:
     """Write the report (default SLEDS_HOME/reports/governance.html); the column lineage of
     the postsecondary feeds is computed (cached under SLEDS_HOME/tmp/lineage) unless given
@@ -557,12 +562,14 @@ def write_report(
     if lineage_result is None and with_lineage and (home / "warehouse.duckdb").exists():
         from orchestration.lib.governance import lineage as L
 
+        progress("tracing column lineage (dbt compile on a copy of the warehouse; cached after the first time)")
         try:
             lineage_result = L.column_lineage(
                 home / "warehouse.duckdb", home / "tmp" / "lineage", only_downstream_of=L.TRACED_SOURCES
             )
         except (RuntimeError, OSError, duckdb.Error) as exc:
             lineage_result = exc
+    progress(f"verifying the disclosure log and rendering {len(SECTIONS)} sections")
     html, chain_ok = render(home, lineage_result=lineage_result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,13 @@ def policy_version() -> str:
 
 
 def publish(
-    tables: list[SummaryTable], public: Path, *, run_id: str, as_of: dt.date, governance: Path | None = None
+    tables: list[SummaryTable],
+    public: Path,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    governance: Path | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> Publication:
     if not tables:
         raise PublicationBlocked("no summary tables to publish (are the marts built?)")
@@ -106,9 +113,12 @@ def publish(
         return same
     prior = publications.prior_publications(public, governance)
     began = time.monotonic()
+    log(f"suppressing {len(tables)} tables together against {len(prior)} earlier publication(s)")
     run = run_suppression(tables, prior_releases=prior)
     cells = run.cells
     suppressed_at = time.monotonic()
+    log(f"suppressed in {suppressed_at - began:.1f}s ({run.iterations} iteration(s)); auditing the folder as a reader "
+        "meets it")  # fmt: skip
     created = dt.datetime.now(dt.UTC)
     staged = _stage(public, cells, tables, run_id=run_id, as_of=as_of, created=created)
     try:
@@ -124,6 +134,7 @@ def publish(
         staged.discard()
         raise
     audited_at = time.monotonic()
+    log(f"audited in {audited_at - suppressed_at:.1f}s: {int(audit.cells['disclosed'].sum())} disclosed cell(s)")
     pub = Publication(public)
     pub.seconds = {"suppression": round(suppressed_at - began, 2), "audit": round(audited_at - suppressed_at, 2)}
     disclosed = int(audit.cells["disclosed"].sum())

@@ -25,7 +25,7 @@ def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None
     with storage.warehouse() as con:
         tables = build_summary_tables(con)
     log(f"{len(tables)} summary tables, {sum(len(t.cells) for t in tables):,} cells: suppressing")
-    pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date())
+    pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date(), log=log)
     if pub.unchanged:  # the same inputs as the publication out there: a re-send is no new disclosure
         # a crash between the swap and the log leaves it unrecorded: then it is recorded now, once
         entry = find_disclosure("public_summaries", "public", manifest_sha256(pub.manifest))
