@@ -220,3 +220,25 @@ def test_a_uic_issued_to_two_students_becomes_two_entities_but_a_lone_typo_does_
     assert keys == ["K:1000000001", "K:1000000001#2009-11-02", "K:1000000002", "K:1000000003"]
     first = dict(con.execute("SELECT entity_key, first FROM ent").fetchall())
     assert first["K:1000000001"] == "EMMA" and first["K:1000000001#2009-11-02"] == "NOAH"
+
+
+def test_identity_counts_per_feed_the_records_whose_research_id_changed(tmp_path):
+    """What a build that loaded only some feeds relies on to skip the others' marts."""
+    from orchestration.lib.identity.pipeline import _changes_by_feed
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{tmp_path / 'wh.duckdb'}' AS wh")
+    con.execute("CREATE TEMP TABLE new_record_ids (feed VARCHAR, record_token VARCHAR, research_id VARCHAR)")
+    con.execute("INSERT INTO new_record_ids VALUES ('msds', 'a', 'P1'), ('ps_awards', 'b', 'P1')")
+    # the first run: every record is new
+    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 1}
+    con.execute("CREATE SCHEMA wh.identity")
+    con.execute("CREATE TABLE wh.identity.record_research_ids AS SELECT * FROM new_record_ids")
+    assert _changes_by_feed(con) == {"msds": 0, "ps_enrollment": 0, "ps_awards": 0}
+    # a new K-12 record joins the college record's person: only K-12 changed ...
+    con.execute("INSERT INTO new_record_ids VALUES ('msds', 'c', 'P1')")
+    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 0}
+    # ... unless it moves a college record to another person (old row out, new row in)
+    con.execute("UPDATE new_record_ids SET research_id = 'P2' WHERE record_token = 'b'")
+    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 2}
+    con.close()
