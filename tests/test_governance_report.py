@@ -98,6 +98,7 @@ def test_every_section_has_its_content(report, home):
     text = parser.sections
     assert "active" in text["agreements"] and "cumulative_debt" in text["agreements"]
     assert "SLEDS research partners" in text["releases"] and "institution_mart" in text["releases"]
+    assert "/ -0 rows" in text["releases"]  # each first copy: every row added
     assert "audit passed" in text["suppression"] and "primary: 3" in text["suppression"]
     assert text["restricted"].count("stops before the SLEDS release for every restricted year") == 2
     assert "restricted-year values in the release file: 0" in text["restricted"]
@@ -142,7 +143,9 @@ def test_sleds_audit_writes_the_report_and_verifies(home, tmp_path, monkeypatch,
     monkeypatch.setenv("SLEDS_HOME", str(home))
     out = tmp_path / "r.html"
     assert main(["audit", "--out", str(out)]) == 0
-    assert out.exists() and "governance report" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert out.exists() and "governance report" in printed
+    assert "rendering" in printed, "sleds audit says what it is doing"
     assert main(["audit", "--verify"]) == 0
     assert f"intact: {len(read_disclosures(home))} entries" in capsys.readouterr().out
     actions = [json.loads(x)["action"] for x in (home / "governance/activity_log.jsonl").read_text().splitlines()]
