@@ -72,6 +72,10 @@ def test_publication_audited_against_the_previous_one_and_fully_labelled(tables,
     # the second publication is audited with the first one's cells as what a reader already knows
     second = publish(tables[1:], public, run_id="run-two", as_of=dt.date(2026, 2, 1))
     assert second.audit["prior_publications"] == 1 and second.audit["passed"]
+    # its disclosure names what changed against the folder it replaced: the table withdrawn
+    dropped = tables[0].table_id
+    assert second.changes["tables"][dropped] == {"rows_added": 0, "rows_removed": first.tables[dropped]}
+    assert second.changes["previous_content_sha256"] == first.manifest["content_sha256"]
     assert len(list((governance / "history").glob("*.parquet"))) == 2
 
 

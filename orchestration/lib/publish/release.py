@@ -28,7 +28,7 @@ from orchestration.lib.disclosure.engine import run_suppression
 from orchestration.lib.disclosure.tables import KEY_COLUMNS, SummaryTable
 from orchestration.lib.governance import publications
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
-from orchestration.lib.releases.content import content_sha256, published_manifest
+from orchestration.lib.releases.content import content_sha256, published_manifest, table_changes
 from orchestration.lib.releases.export import code_version
 from orchestration.lib.storage import StagedFolder, hash_folder, sha256_bytes, stage_release_folder
 
@@ -50,6 +50,7 @@ class Publication:
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
     unchanged: bool = False  # the inputs are the last publication's: nothing was written
+    changes: dict = field(default_factory=dict)  # against the folder replaced (releases/content.py)
 
 
 def input_fingerprint(tables: list[SummaryTable], as_of: dt.date) -> str:
@@ -170,6 +171,10 @@ def publish(
         same.tables, same.suppression, same.audit, same.seconds = pub.tables, pub.suppression, pub.audit, pub.seconds
         return same
     pub.manifest = staged.manifest
+    pub.changes = {
+        "previous_content_sha256": current.get("content_sha256") if current else None,
+        "tables": table_changes(public if current is not None else None, staged.path),
+    }
     try:
         summary = {"suppression": pub.suppression, "audit": pub.audit, "seconds": pub.seconds, "inputs": inputs}
         publications.write_record(

@@ -37,6 +37,6 @@ def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None
     institutions = [a.institution_code for a in load_registry().agreements]
     entry = append_disclosure(
         kind="publication", recipient="public", release="public_summaries", manifest=pub.manifest,
-        clauses=clauses, institutions=institutions, run_id=run_id,
+        clauses=clauses, institutions=institutions, run_id=run_id, changes=pub.changes or None,
     )  # fmt: skip
     return PublicReport(pub, entry)

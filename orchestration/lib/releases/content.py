@@ -50,7 +50,9 @@ def content_sha256(manifest: dict, files: dict[str, str], dictionary: dict | Non
 
 
 def parquet_tables(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted((Path(folder) / "parquet").glob("*.parquet"))}
+    """table -> Parquet file of a release folder (parquet/ in releases, tables/ in the public one)."""
+    files = sorted((Path(folder) / "parquet").glob("*.parquet")) + sorted((Path(folder) / "tables").glob("*.parquet"))
+    return {p.stem: p for p in files}
 
 
 def check_duckdb_matches_parquet(con: duckdb.DuckDBPyConnection, alias: str, folder: Path) -> None:
