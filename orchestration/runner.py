@@ -149,7 +149,7 @@ def build(
     if outcome.success:
         build_state.record_downstream_done()
     status = "succeeded" if outcome.success else "FAILED"
-    result.message = f"marts {status}: {len(outcome.materialized)} assets materialized"
+    result.message = f"marts {status}: {len(result.materialized)} assets materialized"
     return _finish(result, began)
 
 
