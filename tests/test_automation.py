@@ -31,10 +31,18 @@ def test_a_file_dropped_into_the_landing_folder_is_loaded_and_its_descendants_bu
     monkeypatch.setenv("SLEDS_LANDING", str(landing))
     instance = runner.instance()
     sensor = defs.resolve_sensor_def("landing_folder")
-    tick = lambda: sensor(dg.build_sensor_context(instance=instance, definitions=defs))  # noqa: E731
+    cursor: dict = {"at": None}
+
+    def tick():  # one sensor evaluation, carrying the cursor as the daemon does
+        context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor["at"])
+        out = sensor(context)
+        cursor["at"] = out.cursor if isinstance(out, dg.SensorResult) else context.cursor
+        return out
 
     idle = tick()
     assert isinstance(idle, dg.SkipReason) and "nothing new" in idle.skip_message
+    again = tick()  # nothing touched since: not even planned (planning hashes every file)
+    assert isinstance(again, dg.SkipReason) and "changed since the last look" in again.skip_message
     settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert settled.total_requested == 0, "a built warehouse has nothing due"
 
@@ -62,7 +70,8 @@ def test_a_file_dropped_into_the_landing_folder_is_loaded_and_its_descendants_bu
         instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False
     )
     assert loaded.success
-    assert isinstance(tick(), dg.SkipReason), "the loaded files are not requested again"
+    assert "nothing new" in tick().skip_message, "the loaded files are not requested again"
+    assert "changed since the last look" in tick().skip_message
 
     # the automation now asks for exactly what is downstream of the K-12 feed ...
     due = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)

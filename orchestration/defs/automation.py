@@ -41,6 +41,11 @@ EAGER = dg.AutomationCondition.eager()
 )
 def landing_folder(context: dg.SensorEvaluationContext):
     landing = paths.landing_dir()
+    # planning hashes every landing file (gigabytes at state scale): only when a file's name,
+    # size or time, or the warehouse, changed since the last look
+    looked = _signature(landing)
+    if looked is not None and looked == context.cursor:
+        return dg.SkipReason(f"no file in {landing} changed since the last look")
     try:
         planned = plan(landing, paths.warehouse_path())
     except LandingError as exc:
@@ -49,6 +54,7 @@ def landing_folder(context: dg.SensorEvaluationContext):
         return dg.SkipReason(f"the warehouse is busy ({str(exc).splitlines()[0][:120]}); retrying")
     todo = [p for p in planned if p.reason != "unchanged"]
     if not todo:
+        context.update_cursor(looked)
         return dg.SkipReason(f"nothing new in {landing} ({len(planned)} partitions loaded)")
     additions, runs = [], []
     for feed in FEEDS:
@@ -71,7 +77,23 @@ def landing_folder(context: dg.SensorEvaluationContext):
                     },
                 )
             )
-    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=additions)
+    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=additions, cursor=looked)
+
+
+def _signature(landing) -> str | None:
+    """Name, size and modification time of every landing file, and the warehouse's: what
+    the last look saw (None when the folder cannot be listed: then plan and report)."""
+    try:
+        files = sorted(
+            (p.relative_to(landing).as_posix(), st.st_size, st.st_mtime_ns)
+            for p in landing.rglob("*")
+            if p.is_file() and (st := p.stat())
+        )
+        warehouse = paths.warehouse_path()
+        stamp = [warehouse.stat().st_size, warehouse.stat().st_mtime_ns] if warehouse.exists() else None
+    except OSError:
+        return None
+    return sha256_json([files, stamp])
 
 
 downstream_automation = dg.AutomationConditionSensorDefinition(
