@@ -118,3 +118,29 @@ def test_the_same_inputs_publish_nothing_new_and_changed_inputs_publish_again(ta
     # changed inputs (here one table fewer) are a new publication, audited against both earlier ones
     fourth = publish(tables[1:], public, run_id="run-four", as_of=dt.date(2026, 1, 1))
     assert not fourth.unchanged and fourth.audit["prior_publications"] == 1
+
+
+def test_a_correction_under_published_counts_stops_the_publication_with_what_changed(tables, tmp_path):
+    """One student's gender corrected after publication: F one fewer and M one more in her
+    school, district and the state. Publishing 36 next to the 37 out there would single her
+    out, and the audit cannot read the two as the same records: refused, folder unchanged."""
+    import dataclasses
+
+    public = tmp_path / "public"
+    publish(tables, public, run_id="before", as_of=dt.date(2026, 1, 1))
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    table = next(t for t in tables if t.table_id == "k12_enrollment_by_gender")
+    cells = table.cells.copy()
+    by_unit = cells.drop_duplicates("unit_id").set_index("unit_id")["parent_unit_id"]
+    school = cells[(cells["level"] == "school") & (cells["category"] == "F") & (cells["n"] >= 1)].iloc[0]["unit_id"]
+    chain = [school]
+    while isinstance(by_unit.get(chain[-1]), str):
+        chain.append(by_unit[chain[-1]])
+    assert len(chain) == 3, chain  # school, district, state
+    for category, step in (("F", -1), ("M", 1)):
+        hit = cells["unit_id"].isin(chain) & (cells["grouping"] == "gender") & (cells["category"] == category)
+        cells.loc[hit, "n"] += step
+    corrected = [dataclasses.replace(table, cells=cells) if t is table else t for t in tables]
+    with pytest.raises(PublicationBlocked, match=r"k12_enrollment_by_gender would change: the records under them"):
+        publish(corrected, public, run_id="after", as_of=dt.date(2026, 1, 1))
+    assert {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

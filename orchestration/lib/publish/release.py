@@ -113,6 +113,7 @@ def publish(
     if same is not None:
         return same
     prior = publications.prior_publications(public, governance)
+    _refuse_revisions(tables, prior)
     began = time.monotonic()
     log(f"suppressing {len(tables)} tables together against {len(prior)} earlier publication(s)")
     run = run_suppression(tables, prior_releases=prior)
@@ -186,6 +187,44 @@ def publish(
         staged.discard()
         raise
     return pub
+
+
+def revised_counts(tables: list[SummaryTable], prior: list[pd.DataFrame]) -> pd.DataFrame:
+    """Counts an earlier publication showed that the data now put at another value (the
+    records under them were corrected since): table, cell, published and current value."""
+    key = ["population", "unit_id", "grouping", "category"]
+    now = pd.concat(
+        [pd.DataFrame({**{c: t.cells[c].astype(str) for c in key[1:]}, "population": t.population,
+                       "table_id": t.table_id, "now": pd.to_numeric(t.cells["n"])}) for t in tables],
+        ignore_index=True,
+    )  # fmt: skip
+    out = []
+    for frame in prior:
+        shown = frame["display"].where(frame["measure"] == "count", frame["n_display"]).astype(str)
+        numeric = shown.str.fullmatch(r"\d+")
+        was = frame.loc[numeric, key].astype(str).assign(published=shown[numeric].astype("int64"))
+        both = now.merge(was.drop_duplicates(key), on=key)
+        out.append(both[both["now"] != both["published"]])
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*key, "table_id", "now", "published"])
+
+
+def _refuse_revisions(tables: list[SummaryTable], prior: list[pd.DataFrame]) -> None:
+    """A published count whose data changed since cannot be published again as revised:
+    the audit reads every publication as counts of the same records, and a figure next to
+    its revision tells how many records changed in that cell (one corrected record, singled
+    out). Stop with what changed instead of an audit that cannot hold."""
+    revised = revised_counts(tables, prior)
+    if revised.empty:
+        return
+    first = revised.iloc[0]
+    tables_hit = ", ".join(sorted(revised["table_id"].unique()))
+    raise PublicationBlocked(
+        f"{len(revised)} published count(s) in {tables_hit} would change: the records under them were corrected "
+        f"since they were published (first: {first['table_id']} {first['unit_id']} {first['grouping']}="
+        f"{first['category']}: published {int(first['published'])}, now {int(first['now'])}). Publishing revised "
+        "figures is not supported: the difference between a figure and its revision can single out the records "
+        "that changed. The public folder out there is unchanged; the other releases are built (docs/suppression.md)."
+    )
 
 
 def _stage(
