@@ -212,6 +212,19 @@ def _purged_since(started) -> bool:
         )
 
 
+def _failure_text(ev) -> str:
+    """What a failed step says: our own `dg.Failure` reasons in full (they are written to name
+    tables, cells and files, never a person); for any other error only its type, since an
+    exception's text may quote the data it choked on (the full error is in the run's log)."""
+    data = ev.event_specific_data
+    described = getattr(getattr(data, "user_failure_data", None), "description", None)
+    if described:
+        return described.replace("\n", " ")[:1200]
+    error = getattr(data, "error", None)
+    kind = getattr(error, "cls_name", None) if error is not None else None
+    return f"{kind} (see the run's log)" if kind else (ev.message or "").splitlines()[0][:300]
+
+
 def _finish(result: BuildResult, began: float) -> BuildResult:
     result.seconds = round(time.monotonic() - began, 1)
     out = paths.sleds_home() / "reports" / "build_steps.json"
@@ -274,7 +287,7 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
                 clock.ended(rec.step_key, rec.timestamp, "succeeded" if kind == "finished" else "failed")
                 step = rec.step_key
                 took = clock.steps.get(step, {}).get("wall_s", 0.0)
-                message = f"in {took:.1f}s" if kind == "finished" else (ev.message or "").splitlines()[0][:300]
+                message = f"in {took:.1f}s" if kind == "finished" else _failure_text(ev)
             elif kind == "materialized":
                 step, message = ev.asset_key.to_user_string(), ""
                 if ev.partition:

@@ -213,15 +213,7 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     # release carries and no public table counts): only the releases whose content changed
     # are disclosed again
     srm = sorted(landing.glob("msds/*/msds_srm_*_01.csv"))[-1]
-    with srm.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields, records = reader.fieldnames, list(reader)
-    for record in records:
-        record["migrant"] = {"Y": "N", "N": "Y"}[record["migrant"]]
-    with srm.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
+    _rewrite(srm, lambda record: record.update(migrant={"Y": "N", "N": "Y"}[record["migrant"]]))
     entries = len(read_disclosures())
     changed = runner.build(landing, emit=lines.append)
     assert changed.success and changed.partitions_loaded == 1, "\n".join(lines[-40:])
@@ -240,6 +232,32 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     (sleds,) = [e for e in new if e["recipient"] == "SLEDS"]
     assert set(sleds["changes"]["tables"]) <= K12_RELEASE_TABLES and sleds["changes"]["tables"]
     assert verify_chain().ok
+
+    # a correction under published counts (genders swapped): the build stops the publication
+    # and says which counts would change; the public folder stays, the SLEDS release is disclosed
+    _rewrite(srm, lambda record: record.update(gender={"F": "M", "M": "F"}.get(record["gender"], record["gender"])))
+    folders, entries = after, len(read_disclosures())
+    corrected = runner.build(landing, emit=lines.append)
+    assert not corrected.success and corrected.exit_code == 1
+    said = "\n".join(lines)
+    assert "published count(s) in k12_enrollment_by_gender" in said and "would change" in said
+    now = _release_folders(paths.releases_dir())
+    assert now["public"] == folders["public"]
+    assert [e["recipient"] for e in read_disclosures()[entries:]] == ["SLEDS"] and now["SLEDS"] != folders["SLEDS"]
+    assert verify_chain().ok
+
+
+def _rewrite(path: Path, change) -> None:
+    """Rewrite a landing CSV, `change(record)` editing each record in place."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, records = reader.fieldnames, list(reader)
+    for record in records:
+        change(record)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(records)
 
 
 @pytest.mark.integration

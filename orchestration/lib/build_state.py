@@ -15,12 +15,12 @@ No Dagster import here: the command line checks this before loading the definiti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from orchestration.lib import paths
+from orchestration.lib.storage import sha256_bytes
 
 STATE_FILE = "downstream_state.json"
 CODE_FOLDERS = ("orchestration", "dbt_project", "seeds", "expectations")
@@ -39,9 +39,9 @@ def state_path(home: Path | None = None) -> Path:
     return (home or paths.sleds_home()) / "state" / STATE_FILE
 
 
-def code_stamp() -> str:
-    """SHA-256 over every source and reference file that shapes the downstream."""
-    h = hashlib.sha256()
+def code_files() -> list[str]:
+    """Every source and reference file that shapes the downstream, relative to the repository."""
+    out = []
     for folder in CODE_FOLDERS:
         for path in sorted((paths.REPO_ROOT / folder).rglob("*")):
             rel = path.relative_to(paths.REPO_ROOT).as_posix()
@@ -49,8 +49,13 @@ def code_stamp() -> str:
                 continue
             if "__pycache__" in rel or (folder == "seeds" and path.name in REGISTRY_FILES):
                 continue
-            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+            out.append(rel)
+    return out
+
+
+def code_stamp() -> str:
+    """SHA-256 over the code files (code_files), each with its path."""
+    return sha256_bytes(*(rel.encode() + b"\0" + (paths.REPO_ROOT / rel).read_bytes() + b"\0" for rel in code_files()))
 
 
 def _file_stamp(path: Path) -> list | None:
@@ -64,11 +69,11 @@ def _file_stamp(path: Path) -> list | None:
 def _registry_stamp() -> str:
     from orchestration.lib.agreements.policy import policy_dir
 
-    h = hashlib.sha256()
-    for name in REGISTRY_FILES:
+    def chunk(name: str) -> bytes:
         path = Path(policy_dir()) / name
-        h.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"(missing)") + b"\0")
-    return h.hexdigest()
+        return name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"(missing)") + b"\0"
+
+    return sha256_bytes(*(chunk(name) for name in REGISTRY_FILES))
 
 
 def releases_stamp(home: Path | None = None) -> dict[str, list]:
