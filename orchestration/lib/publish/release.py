@@ -212,7 +212,8 @@ def _refuse_revisions(tables: list[SummaryTable], prior: list[pd.DataFrame]) -> 
     """A published count whose data changed since cannot be published again as revised:
     the audit reads every publication as counts of the same records, and a figure next to
     its revision tells how many records changed in that cell (one corrected record, singled
-    out). Stop with what changed instead of an audit that cannot hold."""
+    out). Stop with what changed instead of an audit that cannot hold. The message gives the
+    published figure, never the current one (a corrected count may now be a small cell)."""
     revised = revised_counts(tables, prior)
     if revised.empty:
         return
@@ -221,7 +222,7 @@ def _refuse_revisions(tables: list[SummaryTable], prior: list[pd.DataFrame]) -> 
     raise PublicationBlocked(
         f"{len(revised)} published count(s) in {tables_hit} would change: the records under them were corrected "
         f"since they were published (first: {first['table_id']} {first['unit_id']} {first['grouping']}="
-        f"{first['category']}: published {int(first['published'])}, now {int(first['now'])}). Publishing revised "
+        f"{first['category']}: published {int(first['published'])}, the data now differ). Publishing revised "
         "figures is not supported: the difference between a figure and its revision can single out the records "
         "that changed. The public folder out there is unchanged; the other releases are built (docs/suppression.md)."
     )
