@@ -281,6 +281,9 @@ def test_a_registry_edit_rebuilds_what_the_agreements_decide_and_discloses_what_
     edited = runner.build(tiny_feeds / "landing", emit=lines.append)
     assert edited.success, "\n".join(lines[-30:])
     assert "downstream due: registry" in lines and any("what the agreements decide:" in line for line in lines)
+    # the long steps say what they are doing: identity is not run; the publication's audit rounds are
+    working = [line for line in lines if " working " in line]
+    assert any("audit round 1: outsider reader: bounding" in line for line in working), working[-10:]
     rebuilt = set(edited.materialized)
     assert {"governance/agreements", "release_sleds/rel_sleds__ps_enrollment", "release/sleds_release"} <= rebuilt
     assert not {"identity/research_ids", "marts/fct_k12_accountability_students", "staging/stg_msds__records",

@@ -17,6 +17,7 @@ Steps (docs/suppression.md has the full story):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,7 @@ def run_suppression(
     audit: bool = True,
     relations: list[Relation] | None = None,
     insiders: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> SuppressionRun:
     """Suppress `tables` together (tables sharing a population share students).
 
@@ -80,12 +82,14 @@ def run_suppression(
     complements look across them.
     insiders: audit against the insider reader too (audit/insider.py); off only to show
     what an outsider-only audit lets through.
+    progress: told what each audit round is doing (the publish step's log).
     """
     if complementary not in MODES:
         raise ValueError(f"complementary must be one of {MODES}, got {complementary!r}")
     relations = load_relations() if relations is None else relations
     run = _Run(tables, list(prior_releases), policies or load_policies(), complementary, relations)
     run.insiders = insiders
+    run.progress = progress or (lambda message: None)
     iterations, result = run.solve(max_iterations, backend, audit)
     return SuppressionRun(run.output(), result, iterations)
 
@@ -100,6 +104,7 @@ class _Run:
         self.tables, self.priors, self.policies, self.mode = tables, priors, policies, mode
         self.relations = list(relations)
         self.insiders = True
+        self.progress: Callable[[str], None] = lambda message: None
         frames = []
         for tix, table in enumerate(tables):
             policy_named(policies, table.policy, table.table_id)
@@ -453,6 +458,8 @@ class _Run:
             self.dirty = set()
             # suppressing more only widens intervals: cells shown safe stay safe and are not recomputed
             safe = None if result is None else {target_key(r) for r in result[~result["disclosed"]].itertuples()}
+            where = "every population" if scope is None else f"{len(scope)} population(s) that changed"
+            self.progress(f"audit round {iteration}: {where}")
             audit = audit_release(
                 output,
                 self.priors,
@@ -464,8 +471,10 @@ class _Run:
                 relations=self.relations,
                 insiders=self.insiders,
                 insider_safe=insider_safe,
+                progress=lambda message, i=iteration: self.progress(f"audit round {i}: {message}"),
             )
             insider_safe = insider_safe | audit.insider_safe
+            self.progress(f"audit round {iteration}: {len(audit.disclosed)} cell(s) disclosed")
             if result is None:
                 result = audit.cells
             else:

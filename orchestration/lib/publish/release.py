@@ -116,7 +116,7 @@ def publish(
     _refuse_revisions(tables, prior)
     began = time.monotonic()
     log(f"suppressing {len(tables)} tables together against {len(prior)} earlier publication(s)")
-    run = run_suppression(tables, prior_releases=prior)
+    run = run_suppression(tables, prior_releases=prior, progress=log)
     cells = run.cells
     suppressed_at = time.monotonic()
     log(f"suppressed in {suppressed_at - began:.1f}s ({run.iterations} iteration(s)); auditing the folder as a reader "

@@ -107,6 +107,7 @@ def audit_release(
     relations: list[Relation] | None = None,
     insiders: bool = True,
     insider_safe: set[tuple[str, str]] | frozenset = frozenset(),
+    progress: Callable[[str], None] = lambda message: None,
 ) -> AuditResult:
     """Audit `outputs` (the current release) together with what earlier releases published.
 
@@ -194,6 +195,7 @@ def audit_release(
     if skip:
         specs = [s for s in specs if _spec_key(s, rows, model) not in skip or s["quantity"] == "size"]
     targets = [Target(np.array(s["cols"], dtype=np.int64), np.ones(len(s["cols"]))) for s in specs]
+    progress(f"outsider reader: bounding {len(targets):,} hidden quantities")
     lower, upper, kind, known_lo, known_hi = intervals(
         model.matrix,
         model.row_lo,
@@ -210,6 +212,7 @@ def audit_release(
     cells = _classify(rows, model, specs, lower, upper, true_value)
     shown_safe: set[tuple[str, str]] = set()
     if insiders and tables:
+        progress("insider reader: what each small cell's own members learn")
         coalition = np.zeros(len(model.var_key))
         size = items["policy"].map({k: p.insider_coalition for k, p in policies.items()}).to_numpy()
         np.maximum.at(coalition, items["cvar"].to_numpy(), size)
