@@ -4,7 +4,6 @@ Unit tests on orchestration/lib/releases/content.py, then the release stage on a
 the built tiny warehouse: exporting twice leaves every release folder and the disclosure
 log byte for byte as they were; a changed table is one new entry naming its rows."""
 
-import csv
 from pathlib import Path
 
 import duckdb
@@ -23,6 +22,7 @@ from orchestration.lib.releases.content import (
 )
 from orchestration.lib.releases.stage import release_institution_marts, release_sleds
 from tests.conftest import copy_home
+from tests.test_agreements import edit
 
 
 def _folder(root: Path, rows: dict[str, list[tuple[int, str]]]) -> Path:
@@ -213,7 +213,7 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     # release carries and no public table counts): only the releases whose content changed
     # are disclosed again
     srm = sorted(landing.glob("msds/*/msds_srm_*_01.csv"))[-1]
-    _rewrite(srm, lambda record: record.update(migrant={"Y": "N", "N": "Y"}[record["migrant"]]))
+    edit(srm.parent, srm.name, lambda record: record.update(migrant={"Y": "N", "N": "Y"}[record["migrant"]]))
     entries = len(read_disclosures())
     changed = runner.build(landing, emit=lines.append)
     assert changed.success and changed.partitions_loaded == 1, "\n".join(lines[-40:])
@@ -235,7 +235,7 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
 
     # a correction under published counts (genders swapped): the build stops the publication
     # and says which counts would change; the public folder stays, the SLEDS release is disclosed
-    _rewrite(srm, lambda record: record.update(gender={"F": "M", "M": "F"}.get(record["gender"], record["gender"])))
+    edit(srm.parent, srm.name, lambda rec: rec.update(gender={"F": "M", "M": "F"}.get(rec["gender"], rec["gender"])))
     folders, entries = after, len(read_disclosures())
     corrected = runner.build(landing, emit=lines.append)
     assert not corrected.success and corrected.exit_code == 1
@@ -247,25 +247,12 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     assert verify_chain().ok
 
 
-def _rewrite(path: Path, change) -> None:
-    """Rewrite a landing CSV, `change(record)` editing each record in place."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields, records = reader.fieldnames, list(reader)
-    for record in records:
-        change(record)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
-
-
 @pytest.mark.integration
 def test_a_registry_edit_rebuilds_what_the_agreements_decide_and_discloses_what_changed(
     tiny_warehouse, tiny_feeds, tmp_path, monkeypatch
 ):
     from orchestration import runner
-    from tests.test_agreements import edit, registry_copy
+    from tests.test_agreements import registry_copy
 
     home = copy_home(tiny_warehouse, tmp_path / "home")
     monkeypatch.setenv("SLEDS_HOME", str(home))
