@@ -203,6 +203,12 @@ FILE_CASES = [
         "unexpected ['extra']",
     ),
     (
+        "no_header_row",  # the first record is read as the header: its values must not be quoted
+        "ps_awards",
+        lambda t: to_csv("ps_awards", t).split("\n", 1)[1].encode(),
+        "is the header row missing?",
+    ),
+    (
         "columns_reordered",
         "ps_awards",
         lambda t: to_csv("ps_awards", t, list(reversed(column_names("ps_awards")))).encode(),

@@ -112,6 +112,14 @@ def check_header(f: LandingFile, header: list[str], columns: list[str]) -> None:
         raise LandingError(f"{f.relpath}: the columns are in a different order from docs/feeds.md")
     if header and header[0].startswith("\ufeff"):
         raise LandingError(f"{f.relpath}: the file starts with a byte-order mark; save it as UTF-8 without BOM")
+    # a header cell that is not a column-like name may be a record's value (a file without
+    # its header row): it is counted, never quoted, since errors reach logs and a record holds PII
+    named = [c for c in extra if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", c)]
+    if len(named) < len(extra):
+        raise LandingError(
+            f"{f.relpath}: {len(extra) - len(named)} header cell(s) are not column names (is the header row "
+            f"missing?); the {f.feed} layout is in docs/feeds.md (missing {len(missing)} of {len(columns)} columns)"
+        )
     raise LandingError(
         f"{f.relpath}: columns differ from the {f.feed} layout in docs/feeds.md (missing {missing}, unexpected {extra})"
     )
