@@ -30,7 +30,8 @@ def feed_sql(out: Path, feed: str) -> str:
 @pytest.fixture(scope="module")
 def con(demo_feeds):
     out = demo_feeds
-    # one thread: the CSV scan then runs in file order, so row_number() is the row
+    # one thread: the CSV scan runs in file order, so a table's rowid is the file order; the
+    # row number within a file counts in rowid order (a window without ORDER BY has no order)
     c = duckdb.connect(config={"threads": 1})
     for feed in ("msds", "ps_enrollment", "ps_awards"):
         c.execute(f"create table {feed} as select * from {feed_sql(demo_feeds, feed)}")
@@ -41,7 +42,7 @@ def con(demo_feeds):
         c.execute(f"""create table {feed}_t as
             select f.* exclude (file, rn, filename), t.person_id, t.defect from
               (select *, replace(filename, '{out}/landing/', '') as file,
-                      row_number() over (partition by filename) as rn from {feed}) f
+                      row_number() over (partition by filename order by rowid) as rn from {feed}) f
             join truth_{feed} t on f.file = t.file and f.rn = t.row_number""")
     return c
 
