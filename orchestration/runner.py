@@ -12,6 +12,7 @@ This module imports Dagster; the stages it runs live in orchestration/lib.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -79,6 +80,7 @@ def build(
     if emit is None:
         terminal = sys.stdout
         emit = lambda line: print(line, file=terminal, flush=True)  # noqa: E731
+    from orchestration.lib.agreements.registry import as_of_date
     from orchestration.lib.ingest.landing import LandingError
     from orchestration.lib.ingest.plan import plan, runs_to_load
 
@@ -103,7 +105,7 @@ def build(
         result.success, result.exit_code = True, 0
         result.message = (
             "nothing to do: every partition is loaded, and the code, reference data, agreements (as of "
-            f"{build_state.downstream_inputs()['as_of']}), warehouse, vault and releases are as the last "
+            f"{as_of_date()}), warehouse, vault and releases are as the last "
             "successful build left them (sleds build --full rebuilds everything)"
         )
         return _finish(result, began)
@@ -178,38 +180,19 @@ def _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval
 def _registry_pass(job, defs, dagster, config, began, emit, poll_interval, result: BuildResult):
     """Only what the agreements decide; then, if a purge deleted records, what they fed."""
     from orchestration.defs.incremental import POSTSECONDARY, affected_assets, registry_assets
+    from orchestration.lib.agreements.purge import purged_since
 
     graph = defs.resolve_asset_graph()
     keys = sorted(registry_assets().resolve(graph) & job.asset_layer.selected_asset_keys)
     total = len(job.asset_layer.selected_asset_keys)
     emit(f"[{time.monotonic() - began:7.1f}s] what the agreements decide: {len(keys)} of {total} assets")
-    started = _utc_now()
+    started = dt.datetime.now(dt.UTC)
     outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=keys)
-    if not outcome.success or not _purged_since(started):
+    if not outcome.success or not purged_since(paths.warehouse_path(), started):
         return outcome
     more = sorted(affected_assets(set(POSTSECONDARY)).resolve(graph) & job.asset_layer.selected_asset_keys)
     emit(f"[{time.monotonic() - began:7.1f}s] a purge deleted records: {len(more)} more assets")
     return _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=more)
-
-
-def _utc_now():
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
-
-
-def _purged_since(started) -> bool:
-    from orchestration.lib import storage
-
-    with storage.warehouse(paths.warehouse_path(), read_only=True) as con:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'governance' AND table_name = 'purge_log'"
-        ).fetchone()[0]
-        if not exists:
-            return False
-        return (
-            con.execute("SELECT count(*) FROM governance.purge_log WHERE purged_at >= ?", [started]).fetchone()[0] > 0
-        )
 
 
 def _failure_text(ev) -> str:

@@ -9,6 +9,7 @@ from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_all
 from orchestration.lib.agreements.policy import clauses_for, rule_text
 from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.dbt_prepare import ensure_manifest
+from orchestration.lib.releases.content import describe_changes
 from orchestration.lib.releases.export import ReleaseError
 from orchestration.lib.releases.stage import (
     ReleaseBlocked,
@@ -21,14 +22,6 @@ SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
 INSTITUTION_TABLES = ["rel_institution__ps_awards", "rel_institution__ps_enrollment"]
 SLEDS_CLAUSES = clauses_for("sleds")
 INSTITUTION_CLAUSES = clauses_for("institution_mart")
-
-
-def _changed(entry: dict) -> str:
-    """What a disclosure entry says changed against the recipient's previous copy."""
-    tables = (entry.get("changes") or {}).get("tables") or {}
-    if not tables:
-        return "first release" if not (entry.get("changes") or {}).get("previous_content_sha256") else "same rows"
-    return "; ".join(f"{t}: +{c['rows_added']:,} -{c['rows_removed']:,} rows" for t, c in sorted(tables.items()))
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -81,7 +74,7 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         context.log.info(f"release unchanged: sleds_release (disclosure log entry {report.disclosure['seq']})")
     else:
         context.log.info(f"release written: sleds_release, disclosure log entry {report.disclosure['seq']} "
-                         f"({_changed(report.disclosure)})")  # fmt: skip
+                         f"({describe_changes(report.disclosure.get('changes'))})")  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "disclosure_log_entry": report.disclosure["seq"],
@@ -121,7 +114,7 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     for entry in report.disclosures:
         if entry["recipient"].split(" ", 1)[-1] not in report.unchanged:
             context.log.info(f"release written: mart for {entry['recipient']}, disclosure log entry {entry['seq']} "
-                             f"({_changed(entry)})")  # fmt: skip
+                             f"({describe_changes(entry.get('changes'))})")  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "institutions": len(report.manifests),

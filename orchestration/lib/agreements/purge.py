@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.lib.agreements.registry import Registry
-from orchestration.lib.storage import warehouse_with_vault
+from orchestration.lib.storage import warehouse_attached, warehouse_with_vault
 
 PURGE_LOG = (
     "CREATE TABLE IF NOT EXISTS wh.governance.purge_log (purged_at TIMESTAMP WITH TIME ZONE, agreement_id VARCHAR, "
@@ -44,6 +44,16 @@ def _exists(con, catalog: str, schema: str, table: str) -> bool:
             [catalog, schema, table],
         ).fetchall()[0][0]
     )
+
+
+def purged_since(warehouse: Path, since: dt.datetime) -> bool:
+    """Whether a purge deleted any record at or after `since` (governance.purge_log)."""
+    with warehouse_attached(warehouse, read_only=True) as con:
+        if not _exists(con, "wh", "governance", "purge_log"):
+            return False
+        return (
+            con.execute("SELECT count(*) FROM wh.governance.purge_log WHERE purged_at >= ?", [since]).fetchone()[0] > 0
+        )
 
 
 def purge_destroyed(registry: Registry, warehouse: Path, vault: Path, landing: Path | None = None) -> PurgeReport:

@@ -110,13 +110,10 @@ def read_disclosures(home: Path | None = None) -> list[dict]:
     return out
 
 
-def find_disclosure(release: str, recipient: str, manifest_sha: str, home: Path | None = None) -> dict | None:
-    """The latest entry that disclosed this very manifest of `release` to `recipient`."""
-    return next(
-        (e for e in reversed(read_disclosures(home)) if e.get("release") == release
-         and e.get("recipient") == recipient and e.get("manifest_sha256") == manifest_sha),
-        None,
-    )  # fmt: skip
+def latest_disclosure(home: Path | None = None, **fields) -> dict | None:
+    """The latest entry whose fields have the given values, e.g. the one that disclosed this
+    very manifest (`release=..., recipient=..., manifest_sha256=...`)."""
+    return next((e for e in reversed(read_disclosures(home)) if all(e.get(k) == v for k, v in fields.items())), None)
 
 
 @dataclass(frozen=True)

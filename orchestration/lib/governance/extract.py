@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from orchestration.lib import paths, storage
 from orchestration.lib.governance.data_dictionary import render_markdown, write_data_dictionary
-from orchestration.lib.governance.disclosure_log import append_disclosure, read_disclosures
+from orchestration.lib.governance.disclosure_log import append_disclosure, latest_disclosure
 from orchestration.lib.identity.project_ids import load_project_key, project_research_id
 from orchestration.lib.releases.content import content_sha256
 
@@ -163,8 +163,7 @@ def write_extract(
 
     manifest = storage.write_release_folder(out, write, content)
     recipient = recipient or f"project:{project}"
-    earlier = next((e for e in reversed(read_disclosures(home)) if e.get("recipient") == recipient
-                    and e.get("content_sha256") == manifest["content_sha256"]), None)  # fmt: skip
+    earlier = latest_disclosure(home, recipient=recipient, content_sha256=manifest["content_sha256"])
     disclosure = append_disclosure(
         kind="extract",
         recipient=recipient,

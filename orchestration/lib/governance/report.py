@@ -36,6 +36,7 @@ from orchestration.lib.governance.disclosure_log import (
 )
 from orchestration.lib.governance.publications import record_for
 from orchestration.lib.governance.svg import layered_graph, stacked_bars
+from orchestration.lib.releases.content import describe_changes
 from orchestration.lib.templating import html_environment
 
 SECTIONS = [
@@ -190,7 +191,7 @@ def _releases(releases: Path, disclosures: list[dict]) -> dict:
             ", ".join(d.get("clauses", [])),
             len(d.get("institutions", [])),
             len(d.get("files", {})),
-            _what_changed(d),
+            describe_changes(d.get("changes")),
         ]
         for d in disclosures
     ]
@@ -545,20 +546,6 @@ def gather(home: Path, *, lineage_result=None) -> dict:
 def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
     report = gather(home, lineage_result=lineage_result)
     return _environment().get_template("report.html.j2").render(report), report["chain_ok"]
-
-
-def _what_changed(entry: dict) -> str:
-    """A disclosure entry's `changes`, for the committee: what differed from the copy the
-    recipient had, or which earlier entry sent the same content."""
-    changes = entry.get("changes")
-    if not changes:
-        return ""
-    if "resend_of" in changes:
-        return f"same content as #{changes['resend_of']}"
-    tables = changes.get("tables") or {}
-    if not tables:
-        return "first copy" if not changes.get("previous_content_sha256") else "same rows, other files"
-    return "; ".join(f"{t}: +{c['rows_added']:,} / -{c['rows_removed']:,} rows" for t, c in sorted(tables.items()))
 
 
 def write_report(

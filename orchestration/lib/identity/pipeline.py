@@ -392,11 +392,7 @@ def latest_changes_by_feed(warehouse: Path) -> dict[str, int | None]:
 def _changes_by_feed(con) -> dict[str, int]:
     """Rows of (feed, record, research ID) that differ between the table in the warehouse
     and the one this run is about to write, per feed (every feed listed, 0 if none)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'identity' "
-        "AND table_name = 'record_research_ids'"
-    ).fetchone()[0]
-    if not exists:
+    if "record_research_ids" not in _tables(con, "wh", "identity"):
         counts = dict(con.execute("SELECT feed, count(*) FROM new_record_ids GROUP BY feed").fetchall())
     else:
         counts = dict(

@@ -30,7 +30,7 @@ from orchestration.lib.governance import publications
 from orchestration.lib.governance.data_dictionary import write_data_dictionary
 from orchestration.lib.releases.content import content_sha256, published_manifest, table_changes
 from orchestration.lib.releases.export import code_version
-from orchestration.lib.storage import StagedFolder, hash_folder, sha256_bytes, stage_release_folder
+from orchestration.lib.storage import StagedFolder, sha256_bytes, stage_release_folder
 
 PUBLIC_CLAUSES = clauses_for("public")  # seeds/policy_scopes.csv
 # public columns: the structure, what is shown and one neutral status; never a reason or rule id
@@ -71,12 +71,11 @@ def input_fingerprint(tables: list[SummaryTable], as_of: dt.date) -> str:
 
 def _unchanged(public: Path, governance: Path, inputs: str) -> Publication | None:
     """The current publication, when it was made from these inputs and its folder is intact."""
-    manifest_path = public / "manifest.json"
-    if not manifest_path.exists():
+    manifest = published_manifest(public)
+    if manifest is None:
         return None
-    manifest = json.loads(manifest_path.read_text())
     record = publications.record_for(public, manifest)
-    if inputs not in publications.inputs_of(record, public, manifest) or hash_folder(public) != manifest.get("files"):
+    if inputs not in publications.inputs_of(record, public, manifest):
         return None
     if publications.latest_stamp(governance) != publications.stamp_of(manifest):
         return None  # the history holds a later publication than this folder's: publish again

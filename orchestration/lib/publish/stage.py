@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from orchestration.lib import paths, storage
 from orchestration.lib.agreements.registry import as_of_date, load_registry
 from orchestration.lib.governance.activity_log import record_activity
-from orchestration.lib.governance.disclosure_log import append_disclosure, find_disclosure, manifest_sha256
+from orchestration.lib.governance.disclosure_log import append_disclosure, latest_disclosure, manifest_sha256
 from orchestration.lib.publish.release import Publication, publish
 from orchestration.lib.publish.summaries import build_summary_tables
 
@@ -28,7 +28,9 @@ def publish_public(*, run_id: str, clauses: list[str], log: Callable[[str], None
     pub = publish(tables, paths.releases_dir() / "public", run_id=run_id, as_of=as_of_date(), log=log)
     if pub.unchanged:  # the same inputs as the publication out there: a re-send is no new disclosure
         # a crash between the swap and the log leaves it unrecorded: then it is recorded now, once
-        entry = find_disclosure("public_summaries", "public", manifest_sha256(pub.manifest))
+        entry = latest_disclosure(
+            release="public_summaries", recipient="public", manifest_sha256=manifest_sha256(pub.manifest)
+        )
         if entry is not None:
             log(f"public summaries unchanged (disclosure log entry {entry['seq']}): nothing written")
             record_activity("publication_unchanged", {"release": "public_summaries", "seq": entry["seq"]})

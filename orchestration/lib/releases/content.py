@@ -5,8 +5,8 @@ A release folder's *content hash* covers what a reader receives: the data files
 data, whatever the thread count; the public folder's CSV and Parquet), the data
 dictionary without its timestamp, and the manifest's descriptive fields (release,
 audience, tables and row counts, agreements, clauses, the public tables' descriptions,
-policies and populations). It leaves out the run, the time, the code version and the as-of day: the same
-data sent again under a later run is not new data. The DuckDB copy of the release is not
+policies and populations). It leaves out the run, the time, the code version and the
+as-of day: the same data sent again under a later run is not new data. The DuckDB copy of the release is not
 byte-deterministic (DuckDB files carry per-write salts and checksums), so it is not
 hashed as content; instead it is checked to hold exactly the Parquet tables.
 
@@ -77,6 +77,19 @@ def check_duckdb_matches_parquet(con: duckdb.DuckDBPyConnection, alias: str, fol
             raise ContentMismatch(f"{folder}: {table} differs between the DuckDB file and its Parquet file")
 
 
+def describe_changes(changes: dict | None) -> str:
+    """A disclosure entry's `changes` in words (the build's log, the governance report):
+    what differs from the recipient's previous copy, or which entry sent the same content."""
+    if not changes:
+        return ""
+    if "resend_of" in changes:
+        return f"same content as #{changes['resend_of']}"
+    tables = changes.get("tables") or {}
+    if not tables:
+        return "first copy" if not changes.get("previous_content_sha256") else "same rows, other files"
+    return "; ".join(f"{t}: +{c['rows_added']:,} / -{c['rows_removed']:,} rows" for t, c in sorted(tables.items()))
+
+
 def table_changes(old: Path | None, new: Path) -> dict[str, dict[str, int]]:
     """Per table, rows in `new` not in `old` and rows in `old` not in `new` (multisets),
     from the two folders' Parquet files; a table only on one side counts all its rows
@@ -84,29 +97,29 @@ def table_changes(old: Path | None, new: Path) -> dict[str, dict[str, int]]:
     before, after = (parquet_tables(old) if old is not None else {}), parquet_tables(new)
     out: dict[str, dict[str, int]] = {}
     con = duckdb.connect()
+
+    def rows(path: Path) -> int:
+        return con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchall()[0][0]
+
+    def rows_not_in(path: Path, other: Path) -> int:
+        return con.execute(
+            "SELECT count(*) FROM (SELECT * FROM read_parquet(?) EXCEPT ALL SELECT * FROM read_parquet(?))",
+            [str(path), str(other)],
+        ).fetchall()[0][0]
+
     try:
         for table in sorted(set(before) | set(after)):
             if table not in before:
-                n = con.execute("SELECT count(*) FROM read_parquet(?)", [str(after[table])]).fetchall()[0][0]
-                out[table] = {"rows_added": n, "rows_removed": 0}
+                out[table] = {"rows_added": rows(after[table]), "rows_removed": 0}
                 continue
             if table not in after:
-                n = con.execute("SELECT count(*) FROM read_parquet(?)", [str(before[table])]).fetchall()[0][0]
-                out[table] = {"rows_added": 0, "rows_removed": n}
+                out[table] = {"rows_added": 0, "rows_removed": rows(before[table])}
                 continue
-            a, b = str(after[table]), str(before[table])
+            a, b = after[table], before[table]
             try:
-                added = con.execute(
-                    "SELECT count(*) FROM (SELECT * FROM read_parquet(?) EXCEPT ALL SELECT * FROM read_parquet(?))",
-                    [a, b],
-                ).fetchall()[0][0]
-                removed = con.execute(
-                    "SELECT count(*) FROM (SELECT * FROM read_parquet(?) EXCEPT ALL SELECT * FROM read_parquet(?))",
-                    [b, a],
-                ).fetchall()[0][0]
+                added, removed = rows_not_in(a, b), rows_not_in(b, a)
             except duckdb.Error:  # the columns changed: every row is new
-                added = con.execute("SELECT count(*) FROM read_parquet(?)", [a]).fetchall()[0][0]
-                removed = con.execute("SELECT count(*) FROM read_parquet(?)", [b]).fetchall()[0][0]
+                added, removed = rows(a), rows(b)
             if added or removed:
                 out[table] = {"rows_added": added, "rows_removed": removed}
     finally:

@@ -14,7 +14,7 @@ from orchestration.lib.agreements.checks import SLEDS_SCHEMA, RuleCheck, check_s
 from orchestration.lib.agreements.registry import load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.governance.activity_log import record_activity
-from orchestration.lib.governance.disclosure_log import append_disclosure, find_disclosure, manifest_sha256
+from orchestration.lib.governance.disclosure_log import append_disclosure, latest_disclosure, manifest_sha256
 from orchestration.lib.releases.export import (
     ExportedRelease,
     ReleaseManifest,
@@ -95,7 +95,9 @@ def _record(exported: ExportedRelease, *, recipient: str, institutions: list[str
     between writing and logging leaves it unrecorded: then it is recorded now, once)."""
     manifest = exported.manifest.as_dict()
     if exported.unchanged:
-        entry = find_disclosure(manifest["release"], recipient, manifest_sha256(manifest))
+        entry = latest_disclosure(
+            release=manifest["release"], recipient=recipient, manifest_sha256=manifest_sha256(manifest)
+        )
         if entry is not None:
             record_activity(
                 "release_unchanged",
