@@ -5,6 +5,7 @@ sleds build            materialize every asset in process (what the UI shows)
 sleds query "SQL"      read-only SQL against a release (SLEDS release by default; never the vault)
 sleds extract          a project extract of the SLEDS release with project-scoped IDs (logged)
 sleds audit            the governance report (static HTML); --verify checks the disclosure log
+sleds doctor           runs a killed build left, and half-written folders; --repair ends and cleans them
 sleds info             where everything lives
 """
 
@@ -35,13 +36,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) stops a build as Ctrl-C does."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from orchestration.runner import build
+    import os
+
+    from orchestration.runner import BuildInterrupted, build
 
     landing = paths.landing_dir()
     _print(f"SLEDS_HOME    {paths.sleds_home()}")
     _print(f"landing       {landing}")
-    result = build(landing, full=bool(args.full))
+    _stop_on_sigterm()
+    try:
+        result = build(landing, full=bool(args.full))
+    except (BuildInterrupted, KeyboardInterrupt) as exc:
+        what = f"{exc}; " if isinstance(exc, BuildInterrupted) else ""
+        _print(
+            f"\nbuild interrupted: {what}nothing half-written is visible (every write is staged), and "
+            "the next `sleds build` keeps every partition already loaded and redoes the rest"
+        )
+        _activity("build_interrupted", {"landing": str(landing), "run_id": getattr(exc, "run_id", None)})
+        sys.stderr.flush()
+        # the run's thread may be inside a DuckDB write: end here rather than wait for it
+        # (an interrupted write is rolled back when the file is next opened)
+        os._exit(130)
     _print(("\n" + result.message) if result.message else "")
     if result.exit_code == 2:
         return 2
@@ -198,6 +224,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestration.lib.leftovers import find_leftovers, repair
+    from orchestration.recovery import recover, run_states
+    from orchestration.runner import instance
+
+    home = paths.sleds_home()
+    dagster = instance(home)
+    states = run_states(dagster)
+    leftovers = find_leftovers(home)
+    for state in states:
+        _print(("stale    " if state.stale else "running  ") + state.describe())
+    for leftover in leftovers:
+        _print(f"leftover {leftover.describe(home)}")
+    if not args.repair:
+        if not states and not leftovers:
+            _print("nothing to repair: no run holds the warehouse, no half-written folder or file")
+        if any(s.stale for s in states) or leftovers:
+            _print("`sleds doctor --repair` ends the stale runs and cleans up (a build does it too)")
+        for state in states:
+            if state.verdict == "unowned":
+                short = state.run_id[:8]
+                _print(f"if nothing runs run {short} any more: sleds doctor --repair --fail-run {short}")
+        return 0
+    recovery = recover(dagster, _print, fail_runs=args.fail_run or ())
+    _activity("doctor_repair", {"runs_ended": [s.run_id for s in recovery.repaired],
+                                "runs_running": [s.run_id for s in recovery.running]})  # fmt: skip
+    if recovery.running:
+        _print("leftover folders kept: a build is running, and its staging folders look the same")
+        return 1
+    for leftover in leftovers:
+        repair(leftover)
+    _print(f"repaired: {len(recovery.repaired)} run(s) ended, {len(leftovers)} leftover(s) cleaned up")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     _print(f"SLEDS_HOME   {paths.sleds_home()}")
     _print(f"landing      {paths.landing_dir()}")
@@ -240,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--verify", action="store_true", help="verify the disclosure log's hash chain and exit")
     a.add_argument("--out", help="report file (default: SLEDS_HOME/reports/governance.html)")
     a.set_defaults(func=cmd_audit)
+    d = sub.add_parser("doctor", help="report runs a killed build left and half-written folders; --repair fixes them")
+    d.add_argument("--repair", action="store_true", help="end stale runs, free their slots, clean up leftovers")
+    d.add_argument("--fail-run", action="append", metavar="RUN_ID",
+                   help="with --repair: also end this run (one not started by sleds build, known dead)")  # fmt: skip
+    d.set_defaults(func=cmd_doctor)
     i = sub.add_parser("info", help="where everything lives")
     i.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)

@@ -115,6 +115,7 @@ def build(
     build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
+    _recover(dagster, emit)
     from orchestration.definitions import defs
 
     quiet = {"console": {"config": {"log_level": "WARNING"}}}
@@ -195,6 +196,34 @@ def _registry_pass(job, defs, dagster, config, began, emit, poll_interval, resul
     return _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=more)
 
 
+class BuildInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a run: the run is canceled and its slots freed."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} canceled, its warehouse slot freed")
+        self.run_id = run_id
+
+
+def _recover(dagster, emit: Callable[[str], None]) -> None:
+    """Before anything runs: end the runs a killed build left (orchestration/recovery.py)
+    and, when no other build runs, put right what a killed process left on disk."""
+    from orchestration.lib.leftovers import find_leftovers, repair
+    from orchestration.recovery import recover
+
+    recovery = recover(dagster, emit)
+    for state in recovery.running:
+        emit(
+            f"waiting: {state.describe()}. This build starts when it ends (Ctrl-C stops waiting; "
+            "if that run is dead, `sleds doctor --repair --fail-run ID` ends it)"
+        )
+    if recovery.running:
+        return  # its staging folders look like leftovers
+    home = paths.sleds_home()
+    for leftover in find_leftovers(home):
+        repair(leftover)
+        emit(f"cleaned up {leftover.describe(home)}")
+
+
 def _failure_text(ev) -> str:
     """What a failed step says: our own `dg.Failure` reasons in full (they are written to name
     tables, cells and files, never a person); for any other error only its type, since an
@@ -226,8 +255,10 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
     import dagster as dg
 
     from orchestration.lib.build_runner import StepClock, StepLine, run_with_progress
+    from orchestration.recovery import cancel_run, owner_tags
 
     run_id = str(uuid.uuid4())
+    tags = {**(tags or {}), **owner_tags()}  # a later build can tell if this process died
     cursor: dict = {"at": None}  # where the last poll stopped reading the run's events
     clock = StepClock(job.name)
     kinds = {
@@ -305,6 +336,10 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
                 interval=poll_interval,
                 began=began,
             )
+        except KeyboardInterrupt:
+            sys.stdout = terminal
+            cancel_run(dagster, run_id)
+            raise BuildInterrupted(run_id) from None
         finally:
             sys.stdout = terminal
     result.steps.extend(clock.timings(run_wall_s=time.time() - run_began))
