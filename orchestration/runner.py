@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.lib import build_state, paths
+from orchestration.lib import build_state, paths, vault_at_rest
 
 DOWNSTREAM_JOB = "marts"
 DBT_STEP = "sleds_dbt_models"
@@ -86,6 +87,9 @@ def build(
 
     landing = landing or paths.landing_dir()
     began = time.monotonic()
+    # everything the build writes (vault, warehouse, logs, releases) is this account's
+    # alone: files 0600, folders 0700; readers come through `sleds query` and extracts
+    os.umask(0o077)
     # the plan first: a bad landing folder is reported before Dagster and the dbt
     # manifest take their seconds to load
     try:
@@ -116,44 +120,53 @@ def build(
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
     _recover(dagster, emit)
-    from orchestration.definitions import defs
+    interrupted = False
+    try:
+        from orchestration.definitions import defs
 
-    quiet = {"console": {"config": {"log_level": "WARNING"}}}
-    stamp = lambda: f"[{time.monotonic() - began:7.1f}s]"  # noqa: E731
-    for feed in dict.fromkeys(p.feed for p in planned):
-        name = f"{feed}_partitions"
-        known = set(dagster.get_dynamic_partitions(name))
-        dagster.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
-        wanted = {p.key for p in todo if p.feed == feed}
-        for block in runs_to_load(dagster.get_dynamic_partitions(name), wanted):
-            op_config = {"force": bool(full), "landing": str(landing)}
-            config = {"loggers": quiet, "ops": {f"raw__{feed}": {"config": op_config}}}
-            tags = {"dagster/asset_partition_range_start": block[0], "dagster/asset_partition_range_end": block[-1]}
-            emit(f"{stamp()} ingest {feed}: {len(block)} partition(s) in one run")
-            outcome = _run_job(defs.resolve_job_def(ingest_job(feed)), dagster, config, tags, began, emit,
-                               poll_interval, result)  # fmt: skip
-            if not outcome.success:
-                result.message = (
-                    f"ingest of {feed} failed; the partitions listed as loaded are in the warehouse, "
-                    "the others are unchanged. Fix the files and rerun."
-                )
-                return _finish(result, began)
-    job = defs.resolve_job_def(DOWNSTREAM_JOB)
-    config = {"loggers": quiet, "ops": {"governance__purges": {"config": {"landing": str(landing)}}}}
-    if registry_only:
-        outcome = _registry_pass(job, defs, dagster, config, began, emit, poll_interval, result)
-    elif not feeds:
-        emit(f"{stamp()} marts, quality checks and everything downstream")
-        outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result)
-    else:
-        outcome = _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result)
-    result.success = outcome.success
-    result.exit_code = 0 if outcome.success else 1
-    if outcome.success:
-        build_state.record_downstream_done()
-    status = "succeeded" if outcome.success else "FAILED"
-    result.message = f"marts {status}: {len(result.materialized)} assets materialized"
-    return _finish(result, began)
+        quiet = {"console": {"config": {"log_level": "WARNING"}}}
+        stamp = lambda: f"[{time.monotonic() - began:7.1f}s]"  # noqa: E731
+        for feed in dict.fromkeys(p.feed for p in planned):
+            name = f"{feed}_partitions"
+            known = set(dagster.get_dynamic_partitions(name))
+            dagster.add_dynamic_partitions(name, [p.key for p in planned if p.feed == feed and p.key not in known])
+            wanted = {p.key for p in todo if p.feed == feed}
+            for block in runs_to_load(dagster.get_dynamic_partitions(name), wanted):
+                op_config = {"force": bool(full), "landing": str(landing)}
+                config = {"loggers": quiet, "ops": {f"raw__{feed}": {"config": op_config}}}
+                tags = {"dagster/asset_partition_range_start": block[0], "dagster/asset_partition_range_end": block[-1]}
+                emit(f"{stamp()} ingest {feed}: {len(block)} partition(s) in one run")
+                outcome = _run_job(defs.resolve_job_def(ingest_job(feed)), dagster, config, tags, began, emit,
+                                   poll_interval, result)  # fmt: skip
+                if not outcome.success:
+                    result.message = (
+                        f"ingest of {feed} failed; the partitions listed as loaded are in the warehouse, "
+                        "the others are unchanged. Fix the files and rerun."
+                    )
+                    return _finish(result, began)
+        job = defs.resolve_job_def(DOWNSTREAM_JOB)
+        config = {"loggers": quiet, "ops": {"governance__purges": {"config": {"landing": str(landing)}}}}
+        if registry_only:
+            outcome = _registry_pass(job, defs, dagster, config, began, emit, poll_interval, result)
+        elif not feeds:
+            emit(f"{stamp()} marts, quality checks and everything downstream")
+            outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result)
+        else:
+            outcome = _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result)
+        result.success = outcome.success
+        result.exit_code = 0 if outcome.success else 1
+        if outcome.success:
+            _seal_vault(dagster, emit)  # first: the state records the sealed vault's stamp
+            build_state.record_downstream_done()
+        status = "succeeded" if outcome.success else "FAILED"
+        result.message = f"marts {status}: {len(result.materialized)} assets materialized"
+        return _finish(result, began)
+    except (BuildInterrupted, KeyboardInterrupt):
+        interrupted = True  # the canceled run may still be writing the vault: leave it unsealed
+        raise
+    finally:
+        if not interrupted:
+            _seal_vault(dagster, emit)
 
 
 def _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result: BuildResult):
@@ -220,8 +233,27 @@ def _recover(dagster, emit: Callable[[str], None]) -> None:
         return  # its staging folders look like leftovers
     home = paths.sleds_home()
     for leftover in find_leftovers(home):
+        if leftover.action == "seal":
+            continue  # this build goes on with the vault's working copy and seals it at its end
         repair(leftover)
         emit(f"cleaned up {leftover.describe(home)}")
+
+
+def _seal_vault(dagster, emit: Callable[[str], None]) -> None:
+    """Seal the vault's working copy (orchestration/lib/vault_at_rest.py) unless another
+    run is live: it may have the working copy open."""
+    from orchestration.recovery import run_states
+
+    if vault_at_rest.unsealed_working_copy() is None:
+        return
+    live = [s for s in run_states(dagster) if not s.stale]
+    if live:
+        emit(f"the vault stays unsealed while {live[0].describe()}; the build after it seals it")
+        return
+    began = time.monotonic()
+    if vault_at_rest.seal() == "sealed":
+        size = vault_at_rest.sealed_path(paths.vault_path()).stat().st_size
+        emit(f"vault sealed ({size / 1e6:.1f} MB in {time.monotonic() - began:.1f} s)")
 
 
 def _failure_text(ev) -> str:

@@ -9,6 +9,14 @@ import pytest
 
 from orchestration.lib.generate.run import generate
 
+# one vault key for the whole session, outside every SLEDS_HOME the tests make (as the
+# product requires) and outside the user's own ~/.config: copies of a built home open
+# with it, and subprocesses inherit it
+if "SLEDS_VAULT_KEY_FILE" not in os.environ:
+    import tempfile
+
+    os.environ["SLEDS_VAULT_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="sleds-test-key-")) / "vault.key")
+
 
 @pytest.fixture(scope="session")
 def tiny_feeds(tmp_path_factory) -> Path:
@@ -74,3 +82,21 @@ def copy_home(source: Path, target: Path) -> Path:
 
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("tmp"))
     return target
+
+
+def open_vault(home: Path, scratch: Path):
+    """A read-only connection to a built home's vault, which the build left sealed: it is
+    unsealed into `scratch`, so the home itself is left as the build left it."""
+    import duckdb
+
+    from orchestration.lib import vault_at_rest
+    from orchestration.lib.sealing import unseal_file
+
+    vault = home / "vault" / "vault.duckdb"
+    if vault.exists():
+        return duckdb.connect(str(vault), read_only=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+    copy = scratch / "vault.duckdb"
+    if not copy.exists():
+        unseal_file(vault_at_rest.sealed_path(vault), copy, vault_at_rest.vault_key(create=False))
+    return duckdb.connect(str(copy), read_only=True)

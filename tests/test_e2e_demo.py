@@ -38,7 +38,9 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
         loaded = wh.execute(f"select count(*) from staging.{model}").fetchone()[0]
         quarantined = wh.execute(f"select count(*) from raw.{feed}_quarantine").fetchone()[0]
         assert quarantined > 0 and loaded + quarantined == summary["rows"][feed]
-    assert (home / "vault" / "vault.duckdb").exists()
+    # the build left the vault sealed: no plain DuckDB file of it, nothing for others to read
+    assert (home / "vault" / "vault.duckdb.sealed").exists() and not (home / "vault" / "vault.duckdb").exists()
+    assert (home / "vault").stat().st_mode & 0o077 == 0
     wh.close()
     q = run(
         [

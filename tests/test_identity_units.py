@@ -48,7 +48,7 @@ def test_rotating_a_project_key_changes_every_project_id(sleds_home, monkeypatch
     create_project_key("study-1", replace=True)
     after = [project_research_id(r, load_project_key("study-1")) for r in RIDS]
     assert not set(before) & set(after)
-    assert (path.parent / "study-1.key.1.retired").exists()  # kept aside to re-identify old extracts
+    assert (path.parent / "study-1.key.sealed.1.retired").exists()  # kept aside to re-identify old extracts
 
 
 def test_the_environment_key_wins_and_errors_never_show_key_material(sleds_home, monkeypatch, caplog):

@@ -10,6 +10,7 @@ import pytest
 from orchestration.lib import paths
 from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.reference import FEEDS, feed_layout
+from tests.conftest import open_vault
 
 PII = sorted({c.name for feed in FEEDS for c in feed_layout(feed) if c.pii})
 
@@ -70,11 +71,11 @@ def _tables(con, schemas):
 
 
 @pytest.mark.integration
-def test_marts_and_releases_carry_no_identifier_columns_or_values(wh, tiny_warehouse):
+def test_marts_and_releases_carry_no_identifier_columns_or_values(wh, tiny_warehouse, tmp_path):
     schemas = ("intermediate", "marts", "release_sleds", "release_institution")
     tables = _tables(wh, schemas)
     assert len(tables) >= 15
-    vault = duckdb.connect(str(tiny_warehouse / "vault" / "vault.duckdb"), read_only=True)
+    vault = open_vault(tiny_warehouse, tmp_path / "vault")
     identifiers = {
         v
         for q in (

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from orchestration.lib import paths
+from orchestration.lib import paths, vault_at_rest
 from orchestration.lib.storage import sha256_bytes
 
 STATE_FILE = "downstream_state.json"
@@ -99,7 +99,7 @@ def downstream_inputs(home: Path | None = None) -> dict:
         "as_of": str(as_of_date()),
         "ground_truth": os.environ.get("SLEDS_GROUND_TRUTH", ""),
         "warehouse": _file_stamp(paths.warehouse_path(home)),
-        "vault": _file_stamp(paths.vault_path(home)),
+        "vault": _file_stamp(vault_at_rest.stamp_file(paths.vault_path(home))),
         "releases": releases_stamp(home),
     }
 

@@ -8,7 +8,10 @@ kill never leaves a half-written file where a reader looks. It can leave:
   came between the swap's two renames: the old folder, the one last disclosed, is put
   back. If `<name>` is there the swap finished and only the clean-up was cut: removed;
 - `*.partial`: a file written but not renamed into place; removed;
-- DuckDB spill files in SLEDS_HOME/tmp; removed.
+- DuckDB spill files in SLEDS_HOME/tmp; removed;
+- the vault's working copy (orchestration/lib/vault_at_rest.py): it is the newest
+  state of the vault, so it is sealed, never removed. A build does not count it as a
+  leftover: it goes on with the copy and seals it when it ends.
 Only call `repair` when no build is running: a live build's staging folders look the same.
 """
 
@@ -19,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.lib import paths
+from orchestration.lib import paths, vault_at_rest
 
 _OLD = re.compile(r"^\.old-(?P<name>.+)-[0-9a-f]{8}$")
 _SKIPPED = {"dagster"}  # Dagster's own storage: its files are Dagster's to manage
@@ -28,7 +31,7 @@ _SKIPPED = {"dagster"}  # Dagster's own storage: its files are Dagster's to mana
 @dataclass(frozen=True)
 class Leftover:
     path: Path
-    action: str  # "restore" (put back as `target`) or "remove"
+    action: str  # "restore" (put back as `target`), "seal" (the vault) or "remove"
     why: str
     target: Path | None = None
 
@@ -36,6 +39,8 @@ class Leftover:
         where = self.path.relative_to(home)
         if self.action == "restore":
             return f"{where}: {self.why}; put back as {self.target.relative_to(home)}"
+        if self.action == "seal":
+            return f"{where}: {self.why}; sealed"
         return f"{where}: {self.why}; removed"
 
 
@@ -58,6 +63,9 @@ def find_leftovers(home: Path | None = None) -> list[Leftover]:
                 found.append(Leftover(path, "remove", "the folder a finished swap replaced"))
         elif path.is_file() and name.endswith(".partial"):
             found.append(Leftover(path, "remove", "a file written but never renamed into place"))
+    working_copy = vault_at_rest.unsealed_working_copy(paths.vault_path(home))
+    if working_copy is not None:
+        found.append(Leftover(working_copy, "seal", "the vault's working copy, left unsealed by a stopped build"))
     spill = paths.spill_dir(home)
     if spill.is_dir():
         found += [Leftover(p, "remove", "a DuckDB spill file of a process that ended") for p in sorted(spill.iterdir())]
@@ -78,6 +86,8 @@ def _walk(folder: Path):
 def repair(leftover: Leftover) -> None:
     if leftover.action == "restore":
         leftover.path.rename(leftover.target)
+    elif leftover.action == "seal":
+        vault_at_rest.seal(leftover.path)
     elif leftover.path.is_dir():
         shutil.rmtree(leftover.path)
     else:

@@ -15,8 +15,9 @@ release-folder writer.
   built from the warehouse and the releases, and a change that made one of them
   read the vault fails at once with `VaultAccessRefused` instead of quietly moving
   PII towards a release. It guards against mistakes in this code base, not against a
-  hostile caller (file permissions do that); tests/test_storage.py also fails if any
-  other module under orchestration/lib attaches the vault itself.
+  hostile caller (file modes and the sealing do that); tests/test_storage.py also fails
+  if any other module under orchestration/lib attaches the vault itself. Opening the
+  vault unseals it first if only its sealed file is there (vault_at_rest.py).
 - Connections that do heavy work in memory (`warehouse_with_vault`, or
   `bounded=True`) get a memory limit and a spill folder (`bounded_config`), because
   DuckDB would otherwise take up to 80% of the machine and keep it.
@@ -44,7 +45,7 @@ from typing import Literal
 
 import duckdb
 
-from orchestration.lib import paths
+from orchestration.lib import paths, vault_at_rest
 
 # schemas of the warehouse (and the vault's `landing`) that several stages name
 RAW = "raw"
@@ -178,6 +179,7 @@ def warehouse_with_vault(
     for path, access in ((warehouse, warehouse_access), (vault, vault_access)):
         if access == "write":
             path.parent.mkdir(parents=True, exist_ok=True)
+    vault_at_rest.ensure_working_copy(vault)
     return _in_memory(
         [(warehouse, WAREHOUSE_ALIAS, warehouse_access == "read"), (vault, VAULT_ALIAS, vault_access == "read")],
         bounded_config(Path(home) if home is not None else warehouse.parent),
@@ -188,8 +190,7 @@ def vault(path: Path | None = None, *, access: Access = "read") -> duckdb.DuckDB
     """The vault file itself; only for the modules of VAULT_CALLERS."""
     _check_vault_caller(sys._getframe(1).f_globals.get("__name__", "?"), access)
     path = Path(path) if path is not None else paths.vault_path()
-    if access == "write":
-        path.parent.mkdir(parents=True, exist_ok=True)
+    vault_at_rest.ensure_working_copy(path)
     return duckdb.connect(str(path), read_only=access == "read")
 
 

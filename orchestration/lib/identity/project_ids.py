@@ -8,8 +8,10 @@ The key is read, in this order, from
 1. the environment variable `SLEDS_PROJECT_KEY_<PROJECT>` (project name upper-cased,
    every character that is not a letter or digit replaced by `_`), hex or base64 or
    raw text of at least 32 bytes;
-2. the file `SLEDS_HOME/secrets/projects/<project>.key` (same formats; created by
-   `create_project_key`, mode 0600).
+2. the file `SLEDS_HOME/secrets/projects/<project>.key.sealed`: created by
+   `create_project_key`, mode 0600, sealed with the vault's key (orchestration/lib/
+   sealing.py), so a copy of SLEDS_HOME without that key holds no usable project key;
+3. a plain `<project>.key` there (hex, base64 or text), as older versions wrote it.
 
 Never from git, dbt vars or logs: nothing here logs or echoes a key, and errors
 name only where a key was looked for. Rotation: write a new key (the old file
@@ -29,6 +31,8 @@ import secrets
 from pathlib import Path
 
 from orchestration.lib import paths
+from orchestration.lib.sealing import SealError
+from orchestration.lib.vault_at_rest import seal_secret, unseal_secret
 
 MIN_KEY_BYTES = 32
 PROJECT_ID_CHARS = 20  # base32 characters: 100 bits of the HMAC
@@ -53,6 +57,12 @@ def env_var(project: str) -> str:
 
 
 def key_file(project: str) -> Path:
+    """Where the project's sealed key is (or goes)."""
+    return paths.sleds_home() / "secrets" / "projects" / f"{_check_project(project)}.key.sealed"
+
+
+def plain_key_file(project: str) -> Path:
+    """Where older versions kept the key unsealed."""
     return paths.sleds_home() / "secrets" / "projects" / f"{_check_project(project)}.key"
 
 
@@ -80,17 +90,25 @@ def load_project_key(project: str) -> bytes:
         return _decode(value, f"environment variable {var}")
     path = key_file(project)
     if path.exists():
-        return _decode(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = unseal_secret(path).decode("ascii")
+        except SealError as exc:
+            raise ProjectKeyError(f"the key of project {project!r} cannot be unsealed: {exc}") from None
+        return _decode(text, str(path))
+    plain = plain_key_file(project)
+    if plain.exists():
+        return _decode(plain.read_text(encoding="utf-8"), str(plain))
     raise ProjectKeyError(
-        f"no key for project {project!r}: set the environment variable {var} or create the file {path} "
-        "(orchestration.lib.identity.project_ids.create_project_key)"
+        f"no key for project {project!r}: set the environment variable {var} or create one "
+        f"(`sleds extract --project {project} --create-key ...`, which writes {path})"
     )
 
 
 def create_project_key(project: str, *, replace: bool = False) -> Path:
-    """Write a fresh random 256-bit key (hex) to the project's key file, readable by the
-    owner only. With replace=True an existing key is rotated: the old file is kept as
-    `<project>.key.<n>.retired` so the state can still re-identify old extracts."""
+    """Write a fresh random 256-bit key (hex) to the project's key file, sealed with the
+    vault's key and readable by the owner only. With replace=True an existing key is
+    rotated: the old file is kept as `<project>.key.sealed.<n>.retired` so the state
+    can still re-identify old extracts."""
     path = key_file(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
@@ -101,9 +119,7 @@ def create_project_key(project: str, *, replace: bool = False) -> Path:
         while path.with_name(f"{path.name}.{n}.retired").exists():
             n += 1
         path.rename(path.with_name(f"{path.name}.{n}.retired"))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+    seal_secret(secrets.token_hex(32).encode("ascii"), path)
     return path
 
 
