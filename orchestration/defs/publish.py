@@ -5,19 +5,21 @@ import dagster as dg
 
 from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
+from orchestration.defs.quality import PUBLIC_SUMMARIES, release_gates
 from orchestration.lib import paths
 from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.publish.release import PUBLIC_CLAUSES, PublicationBlocked
 from orchestration.lib.publish.stage import publish_public
 from orchestration.lib.publish.summaries import upstream_relations
 
-PUBLIC_KEY = dg.AssetKey(["publish", "public_summaries"])
+PUBLIC_KEY = PUBLIC_SUMMARIES
 
 
 @dg.asset(
     key=PUBLIC_KEY,
-    # the seed rows and their dbt models (publish.pub_<table_id>)
-    deps=[dg.AssetKey(list(relation)) for relation in upstream_relations()],
+    # the seed rows and their dbt models (publish.pub_<table_id>); the quality re-checks and
+    # reconciliations too: their blocking checks hold the publication back
+    deps=[dg.AssetKey(list(relation)) for relation in upstream_relations()] + release_gates(PUBLIC_SUMMARIES),
     group_name="publish",
     automation_condition=EAGER,
     pool=WAREHOUSE_POOL,

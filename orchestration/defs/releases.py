@@ -5,6 +5,7 @@ import dagster as dg
 
 from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
+from orchestration.defs.quality import INSTITUTION_MARTS, SLEDS_RELEASE, release_gates
 from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_allowlist
 from orchestration.lib.agreements.policy import clauses_for, rule_text
 from orchestration.lib.agreements.registry import clause_tags
@@ -40,6 +41,7 @@ def _key(table: str) -> dg.AssetKey:
 def sleds_release_agreement_checks(context: dg.AssetCheckExecutionContext):
     selected = context.selected_asset_check_keys
     tables = sorted({key.asset_key.path[-1] for key in selected})
+    failed = []
     for table, results in check_each_release_table(tables).items():
         for result in results:
             if dg.AssetCheckKey(_key(table), result.name) not in selected:
@@ -51,11 +53,19 @@ def sleds_release_agreement_checks(context: dg.AssetCheckExecutionContext):
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"clause": result.clause, "violations": result.violations, "detail": result.detail},
             )
+            if not result.passed:
+                failed.append(f"{_key(table).to_user_string()}:{result.name} (clause {result.clause})")
+    if failed:  # one line that says which checks held which release back (Dagster's own names neither)
+        raise dg.Failure(
+            f"release blocked by check(s) {', '.join(failed)}. Not written, nothing disclosed: "
+            f"{SLEDS_RELEASE.to_user_string()}"
+        )
 
 
 @dg.asset(
-    key=dg.AssetKey(["release", "sleds_release"]),
-    deps=[_key(t) for t in SLEDS_TABLES],
+    key=SLEDS_RELEASE,
+    # the quality re-checks and reconciliations too: their blocking checks hold it back
+    deps=[_key(t) for t in SLEDS_TABLES] + release_gates(SLEDS_RELEASE),
     group_name="release",
     automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
@@ -89,8 +99,8 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    key=dg.AssetKey(["release", "institution_marts"]),
-    deps=[dg.AssetKey(["release_institution", t]) for t in INSTITUTION_TABLES],
+    key=INSTITUTION_MARTS,
+    deps=[dg.AssetKey(["release_institution", t]) for t in INSTITUTION_TABLES] + release_gates(INSTITUTION_MARTS),
     group_name="release",
     automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
