@@ -143,7 +143,65 @@ ROW_CASES = [
     ("debt_with_cents_text", "ps_awards", {"cumulative_debt": "12,000"}, "cumulative_debt is not whole dollars"),
     ("award_date_outside_fiscal_year", "ps_awards", {"award_date": "1999-05-01"}, "award_date is before"),
     ("joint_award_bad_code", "ps_awards", {"joint_award_institution": "ABC"}, "joint_award_institution is not 7"),
+    # an identifier in a column that is not PII: quarantined, and the value never leaves the vault
+    ("ssn_in_county_of_residence", "ps_enrollment", {"county_of_residence": "123-45-6789"}, "county_of_residence"),
 ]
+
+
+def shifted(row: dict, feed: str) -> dict:
+    """The row's values one column to the right under a correct header (a lost first cell)."""
+    columns = column_names(feed)
+    values = [row[c] for c in columns]
+    return dict(zip(columns, ["", *values[:-1]], strict=True))
+
+
+PII_SCANNED = {
+    "uic",
+    "last_name",
+    "first_name",
+    "ssn",
+    "institution_student_number",
+    "marss_number",
+    "street_address",
+}  # fmt: skip  (long enough not to occur by chance; dates and ZIPs could)
+
+
+def pii_values(rows: list[dict]) -> set[str]:
+    return {r[c].strip() for r in rows for c in PII_SCANNED if len((r.get(c) or "").strip()) >= 5}
+
+
+def pii_outside_vault(home, values: set[str]) -> list[str]:
+    """Every place under `home`, outside vault/, where one of `values` can be read: DuckDB
+    and Parquet files through SQL (their strings are compressed), every other file as
+    bytes (Dagster's SQLite storage, logs, validation results, reports, CSVs)."""
+    hits = []
+    scan = duckdb.connect()
+    scan.execute("CREATE TABLE vals (v VARCHAR)")
+    scan.executemany("INSERT INTO vals VALUES (?)", [(v,) for v in sorted(values)])
+    for path in sorted(p for p in home.rglob("*") if p.is_file() and "vault" not in p.relative_to(home).parts):
+        if path.suffix == ".duckdb":
+            scan.execute("ATTACH ? AS f (READ_ONLY)", [str(path)])
+            columns = scan.execute(
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = 'f' "
+                "AND data_type = 'VARCHAR' AND schema_name <> 'reference'"  # seeds: public lists (first names)
+            ).fetchall()
+            for schema, table, column in columns:
+                found = scan.execute(
+                    f'SELECT DISTINCT v FROM f."{schema}"."{table}" t JOIN vals ON contains(t."{column}", v)'
+                ).fetchall()
+                hits += [f"{path.relative_to(home)} {schema}.{table}.{column}: {v}" for (v,) in found]
+            scan.execute("DETACH f")
+        elif path.suffix == ".parquet":
+            found = scan.execute(
+                "SELECT DISTINCT v FROM (SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet(?)) t, vals "
+                "WHERE contains(CAST(t AS VARCHAR), v)",
+                [str(path)],
+            ).fetchall()
+            hits += [f"{path.relative_to(home)}: {v}" for (v,) in found]
+        else:
+            data = path.read_bytes()
+            hits += [f"{path.relative_to(home)}: {v}" for v in values if v.encode() in data]
+    return hits
 
 
 @pytest.mark.parametrize("case,feed,changes,rule", ROW_CASES, ids=[c[0] for c in ROW_CASES])
@@ -156,6 +214,40 @@ def test_row_level_case_is_quarantined_for_its_reason(templates, sleds_home, tmp
     assert wh.execute(f"select source_row from raw.{feed}_quarantine").fetchall() == [(2,)]
     reasons = [r for (r,) in wh.execute("select rule from ingest.quarantine_reasons").fetchall()]
     assert any(rule in r for r in reasons)
+
+
+def test_values_of_a_quarantined_row_whose_layout_is_in_doubt_stay_in_the_vault(templates, sleds_home, tmp_path):
+    """Columns shifted under a correct header, and an SSN where a county code belongs:
+    quarantined with the right reasons, and the warehouse holds the row's token and
+    reasons, never its doubtful values; the vault keeps the row as delivered."""
+    rows = [dict(r) for r in templates["ps_enrollment"]]
+    rows[1] = shifted(rows[1], "ps_enrollment")
+    rows[2]["county_of_residence"] = "987-65-4321"
+    report = run_case(tmp_path, "ps_enrollment", rows)
+    assert (report.rows_read, report.rows_quarantined) == (3, 2) and report.balanced, report.failures_by_rule
+    assert any("county_of_residence" in r for r in report.failures_by_rule)
+    wh = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    reasons = wh.execute(
+        "select source_row, count(*), count(value) from ingest.quarantine_reasons group by 1"
+    ).fetchall()
+    assert sorted(r[0] for r in reasons) == [2, 3] and all(n > 0 and with_value == 0 for _, n, with_value in reasons)
+    values = pii_values(templates["ps_enrollment"]) | {"987-65-4321"}
+    wh.close()
+    assert pii_outside_vault(sleds_home, values) == []
+    # the shifted row is withheld whole; the SSN row only in the column that failed
+    wh = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    shifted_row = wh.execute("select * exclude (partition_key, batch_id, record_token, source_file, source_row) "
+                             "from raw.ps_enrollment_quarantine where source_row = 2").fetchone()  # fmt: skip
+    assert set(shifted_row) == {None}
+    county, institution = wh.execute(
+        "select county_of_residence, institution_code from raw.ps_enrollment_quarantine where source_row = 3"
+    ).fetchone()
+    assert county is None and institution == rows[2]["institution_code"]
+    wh.close()
+    vault = duckdb.connect(str(paths.vault_path()), read_only=True)
+    assert vault.execute(
+        "select county_of_residence from landing.ps_enrollment_quarantine where source_row = 3"
+    ).fetchone() == ("987-65-4321",)
 
 
 def test_not_applicable_is_accepted_on_starred_elements(templates, sleds_home, tmp_path):
@@ -300,3 +392,38 @@ def test_great_expectations_agrees_with_the_sql_engine_on_the_corpus(templates, 
         assert check.agree, (check.only_gx, check.only_sql)
         assert check.gx_failures > 0
         assert json.dumps(check.statistics)
+
+
+def test_no_feed_pii_outside_the_vault_after_builds_of_the_corpus(templates, sleds_home, tmp_path):
+    """Every row case of the corpus, a shifted row and a file without its header row,
+    through the product's own build (Dagster runs, dbt, releases, logs): afterwards no
+    name, SSN, UIC or student number of those rows can be read anywhere under
+    SLEDS_HOME outside the vault, Dagster's storage included."""
+    from orchestration import runner
+
+    landing = tmp_path / "landing"
+    everything: list[dict] = []
+    for feed in ("msds", "ps_enrollment", "ps_awards"):
+        rows = [dict(r) for r in templates[feed]]
+        rows += [mutate(templates[feed], **changes)[1] for _, f, changes, _ in ROW_CASES if f == feed]
+        everything += rows  # the shifted row below carries the same people, in the wrong columns
+        rows.append(shifted(templates[feed][1], feed))
+        path = landing / file_for(feed, rows[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(to_csv(feed, rows), encoding="utf-8")
+    lines: list[str] = []
+    first = runner.build(landing, emit=lines.append)
+    assert first.success, "\n".join(lines[-30:])
+    # then a delivery without its header row: the partition fails, and says so without quoting it
+    t = templates["ps_awards"]
+    late = landing / file_for("ps_awards", t[0]).replace(f"FY{t[0]['fiscal_year']}", "FY2031").replace(
+        f"_FY{t[0]['fiscal_year']}", "_FY2031"
+    )
+    late.parent.mkdir(parents=True, exist_ok=True)
+    late.write_text(to_csv("ps_awards", t).split("\n", 1)[1], encoding="utf-8")
+    second = runner.build(landing, emit=lines.append)
+    assert not second.success and "header row missing" in second.message + "\n".join(lines)
+    values = pii_values(everything)
+    assert len(values) > 25
+    assert pii_outside_vault(sleds_home, values) == []
+    assert (sleds_home / "dagster").is_dir()  # the scan did cover Dagster's storage

@@ -171,7 +171,7 @@ def test_nothing_but_storage_attaches_the_vault_or_hashes_by_hand():
     independent = {lib / "disclosure" / "audit" / "folder.py"}
     offenders = []
     for path in lib.rglob("*.py"):
-        if path.name == "storage.py" or path in independent:
+        if path.name in ("storage.py", "vault_at_rest.py") or path in independent:  # vault_at_rest: the vault's file
             continue
         text = path.read_text()
         if re.search(r"ATTACH[^\n]*AS vault|duckdb\.connect\([^)\n]*vault", text):

@@ -25,7 +25,6 @@ agency keeps its other keys. Rotation: `rotate_key` (docs/identity.md)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import secrets
@@ -59,7 +58,9 @@ def key_path() -> Path:
 
 def key_id(key: bytes) -> bytes:
     """8 bytes that name a key without revealing it (written in each sealed file)."""
-    return hashlib.sha256(b"sleds vault key id\0" + key).digest()[:8]
+    from orchestration.lib.storage import sha256_bytes  # storage opens the vault through this module
+
+    return bytes.fromhex(sha256_bytes(b"sleds vault key id\0", key))[:8]
 
 
 def _check_outside(path: Path, home: Path) -> None:

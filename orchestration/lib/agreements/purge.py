@@ -91,13 +91,23 @@ def _purge_institution(con, institution: str) -> dict[str, int]:
                     f"INSERT INTO doomed SELECT ?, record_token FROM wh.raw.{table} WHERE institution_code = ?",
                     [feed, institution],
                 )
+    # the warehouse withholds doubtful values of quarantined rows (institution_code
+    # among them): the vault's copy of those rows names the institution
+    for feed in FEEDS:
+        if _exists(con, "vault", "landing", f"{feed}_quarantine"):
+            con.execute(
+                f"INSERT INTO doomed SELECT ?, record_token FROM vault.landing.{feed}_quarantine "
+                "WHERE institution_code = ?",
+                [feed, institution],
+            )
     # vault first: PII is what destruction is about; a crash after it leaves only
     # research-ID rows, which the next run's purge deletes
     for feed in FEEDS:
-        if _exists(con, "vault", "landing", f"{feed}_identity"):
-            deleted[f"vault.landing.{feed}_identity"] = _delete(
-                con, f"vault.landing.{feed}_identity", "record_token IN (SELECT record_token FROM doomed)"
-            )
+        for table in (f"{feed}_identity", f"{feed}_quarantine"):
+            if _exists(con, "vault", "landing", table):
+                deleted[f"vault.landing.{table}"] = _delete(
+                    con, f"vault.landing.{table}", "record_token IN (SELECT record_token FROM doomed)"
+                )
     # the identity crosswalk keys postsecondary entities as P:<institution>:<student number>
     prefix = f"P:{institution}:%"
     for table, columns in IDENTITY_KEY_COLUMNS.items():
@@ -108,7 +118,9 @@ def _purge_institution(con, institution: str) -> dict[str, int]:
     for feed in FEEDS:
         for table in (feed, f"{feed}_quarantine"):
             if _exists(con, "wh", "raw", table):
-                deleted[f"raw.{table}"] = _delete(con, f"wh.raw.{table}", "institution_code = ?", [institution])
+                deleted[f"raw.{table}"] = _delete(
+                    con, f"wh.raw.{table}", "record_token IN (SELECT record_token FROM doomed)"
+                )
     if _exists(con, "wh", "ingest", "quarantine_reasons"):
         deleted["ingest.quarantine_reasons"] = _delete(
             con, "wh.ingest.quarantine_reasons", "record_token IN (SELECT record_token FROM doomed)"

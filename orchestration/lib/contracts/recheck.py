@@ -56,7 +56,9 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
         half = sample_rows // 2
         con.execute(
             f"""CREATE TEMP TABLE sample AS
-            WITH q AS (SELECT * FROM wh.raw.{feed}_quarantine ORDER BY source_file, source_row LIMIT {half}),
+            WITH q AS (SELECT * FROM vault.landing.{feed}_quarantine  -- as delivered: the warehouse withholds values
+                       WHERE record_token IN (SELECT record_token FROM wh.raw.{feed}_quarantine)
+                       ORDER BY source_file, source_row LIMIT {half}),
                  l AS (SELECT * FROM wh.raw.{feed} ORDER BY hash(record_token)
                        LIMIT {sample_rows} - (SELECT count(*) FROM q)),
                  rows AS (SELECT * FROM q UNION ALL SELECT * FROM l)

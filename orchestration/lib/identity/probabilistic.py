@@ -171,6 +171,12 @@ def train(con: duckdb.DuckDBPyConnection, *, u_max_pairs: int, seed: int) -> dic
         linker.training.estimate_m_from_label_column("det_label")
     model = linker.misc.save_model_to_json()
     linker.table_management.delete_tables_created_by_splink_from_db()
+    if not model.get("probability_two_random_records_match"):
+        # no pair agreed on the deterministic keys (a small or a first delivery): the
+        # estimate is 0, whose log splink cannot take. The least prior the data allows
+        # is one match among all its pairs.
+        n = con.execute("SELECT count(*) FROM sp_input").fetchall()[0][0]
+        model["probability_two_random_records_match"] = 1 / max(n * (n - 1) // 2, 2)
     return model
 
 

@@ -6,9 +6,19 @@ For every partition:
 2. apply the feed's suite (expectations/<feed>.json) compiled to SQL, which finds
    every failing row (Great Expectations re-checks a sample of every feed with the
    same suite and must agree: orchestration.lib.contracts.recheck);
-3. write PII columns of every row (loaded or quarantined) to the vault, then in
-   ONE warehouse transaction replace the partition's loaded rows, quarantined rows,
-   quarantine reasons and ledger entry, then drop the vault's superseded rows.
+3. write PII columns of every row (loaded or quarantined), and every column of each
+   quarantined row, to the vault, then in ONE warehouse transaction replace the
+   partition's loaded rows, quarantined rows, quarantine reasons and ledger entry,
+   then drop the vault's superseded rows.
+
+A quarantined row's values are not all trusted to be what their column says: a value
+that failed its column's form (a code list, a pattern, a date format, a length or a
+range) may be anything, a name or an SSN included, and a row failing the form of two
+or more columns is most likely shifted, so none of its values is where the header
+says. The warehouse copy of a quarantined row therefore withholds (NULL) every value
+that failed its form, and every value of a row whose layout is in doubt; reasons
+name the rule and the column, never the value. The vault keeps the row as delivered
+(`landing.<feed>_quarantine`) for the vault-side tools.
 
 A crash at any point leaves the warehouse on its previous good state (step 3's
 transaction either commits or not) and the vault a superset of what the
@@ -58,6 +68,19 @@ class PartitionReport:
     @property
     def balanced(self) -> bool:
         return self.rows_read == self.rows_loaded + self.rows_quarantined
+
+
+# expectation types that check a value's form: a value failing one may be anything
+FORM_RULES = frozenset(
+    {
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_match_strftime_format",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_values_to_be_between",
+    }
+)
+LAYOUT_DOUBT_COLUMNS = 2  # a typo breaks one column's form; a shifted row breaks several
 
 
 def _q(name: str) -> str:
@@ -146,13 +169,20 @@ def ingest_partition(
             f"INSERT INTO vault.landing.{feed}_identity SELECT ?, ?::UUID, {lineage}, {pii_cols} FROM incoming",
             [key, report.batch_id],
         )
+        public_cols = ", ".join(_q(c) for c in public)
+        con.execute(
+            f"INSERT INTO vault.landing.{feed}_quarantine SELECT ?, ?::UUID, {lineage}, {public_cols} FROM incoming i "
+            "SEMI JOIN quarantined q ON q.source_file = i.source_file AND q.source_row = i.source_row",
+            [key, report.batch_id],
+        )
         fault_point("ingest_after_vault_insert")
         _replace_in_warehouse(con, feed, key, report, rules, public, pii)
         fault_point("ingest_after_warehouse_commit")
-        con.execute(
-            f"DELETE FROM vault.landing.{feed}_identity WHERE partition_key = ? AND batch_id <> ?::UUID",
-            [key, report.batch_id],
-        )
+        for table in (f"{feed}_identity", f"{feed}_quarantine"):
+            con.execute(
+                f"DELETE FROM vault.landing.{table} WHERE partition_key = ? AND batch_id <> ?::UUID",
+                [key, report.batch_id],
+            )
         _verify_accounting(con, feed, key, report)
     report.seconds = round(time.monotonic() - began, 2)
     return report
@@ -161,11 +191,23 @@ def ingest_partition(
 def _replace_in_warehouse(con, feed, key, report, rules, public, pii) -> None:
     lineage = "record_token, source_file, source_row"
     cols = ", ".join(_q(c) for c in public)
-    rule_rows = [(r.index, r.rule, r.columns[0] if len(r.columns) == 1 else ",".join(r.columns)) for r in rules]
-    con.execute("CREATE TEMP TABLE rule_names (rule_index INTEGER, rule VARCHAR, column_name VARCHAR)")
-    con.executemany("INSERT INTO rule_names VALUES (?, ?, ?)", rule_rows)
-    # the offending value is kept for non-PII columns only; the vault holds the rest
-    value_cases = " ".join(f"WHEN '{c}' THEN CAST(i.{_q(c)} AS VARCHAR)" for c in public)
+    rule_rows = [
+        (r.index, r.rule, r.columns[0] if len(r.columns) == 1 else ",".join(r.columns), r.type in FORM_RULES)
+        for r in rules
+    ]
+    con.execute("CREATE TEMP TABLE rule_names (rule_index INTEGER, rule VARCHAR, column_name VARCHAR, form BOOLEAN)")
+    con.executemany("INSERT INTO rule_names VALUES (?, ?, ?, ?)", rule_rows)
+    # per quarantined row: the columns whose value failed its form, and whether the
+    # layout is in doubt (two or more such columns); see the module docstring
+    con.execute(
+        "CREATE TEMP TABLE withheld AS SELECT f.source_file, f.source_row, list(DISTINCT n.column_name) AS columns, "
+        f"count(DISTINCT n.column_name) >= {LAYOUT_DOUBT_COLUMNS} AS layout_in_doubt "
+        "FROM failures f JOIN rule_names n USING (rule_index) WHERE n.form GROUP BY f.source_file, f.source_row"
+    )
+    kept = ", ".join(
+        f"CASE WHEN w.layout_in_doubt OR list_contains(w.columns, '{c}') THEN NULL ELSE i.{_q(c)} END AS {_q(c)}"
+        for c in public
+    )
     con.execute("BEGIN TRANSACTION")
     con.execute(f"DELETE FROM wh.raw.{feed} WHERE partition_key = ?", [key])
     con.execute(
@@ -176,15 +218,17 @@ def _replace_in_warehouse(con, feed, key, report, rules, public, pii) -> None:
     )
     con.execute(f"DELETE FROM wh.raw.{feed}_quarantine WHERE partition_key = ?", [key])
     con.execute(
-        f"INSERT INTO wh.raw.{feed}_quarantine SELECT ?, ?::UUID, {lineage}, {cols} FROM incoming i "
-        "SEMI JOIN quarantined q ON q.source_file = i.source_file AND q.source_row = i.source_row",
+        f"INSERT INTO wh.raw.{feed}_quarantine SELECT ?, ?::UUID, i.record_token, i.source_file, i.source_row, "
+        f"{kept} FROM incoming i "
+        "SEMI JOIN quarantined q ON q.source_file = i.source_file AND q.source_row = i.source_row "
+        "LEFT JOIN withheld w ON w.source_file = i.source_file AND w.source_row = i.source_row",
         [key, report.batch_id],
     )
     con.execute("DELETE FROM wh.ingest.quarantine_reasons WHERE feed = ? AND partition_key = ?", [feed, key])
     con.execute(
         "INSERT INTO wh.ingest.quarantine_reasons "
-        f"SELECT ?, ?, ?::UUID, i.record_token, f.source_file, f.source_row, f.rule_index, n.rule, n.column_name, "
-        f"CASE n.column_name {value_cases} ELSE NULL END "
+        "SELECT ?, ?, ?::UUID, i.record_token, f.source_file, f.source_row, f.rule_index, n.rule, n.column_name, "
+        "NULL "  # the value: in the vault's copy of the row only
         "FROM failures f JOIN rule_names n USING (rule_index) "
         "JOIN incoming i ON i.source_file = f.source_file AND i.source_row = f.source_row",
         [feed, key, report.batch_id],

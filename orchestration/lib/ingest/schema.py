@@ -19,6 +19,8 @@ def ensure_tables(con, feed: str, pii: list[str], public: list[str]) -> None:
         f"CREATE TABLE IF NOT EXISTS wh.raw.{feed} ({head}, {pub})",
         f"CREATE TABLE IF NOT EXISTS wh.raw.{feed}_quarantine ({head}, {pub})",
         f"CREATE TABLE IF NOT EXISTS vault.landing.{feed}_identity ({head}, {ids})",
+        # quarantined rows as delivered: their values may be anything (load.py)
+        f"CREATE TABLE IF NOT EXISTS vault.landing.{feed}_quarantine ({head}, {pub})",
         "CREATE TABLE IF NOT EXISTS wh.ingest.quarantine_reasons (feed VARCHAR, partition_key VARCHAR, "
         "batch_id UUID, record_token UUID, source_file VARCHAR, source_row BIGINT, rule_index INTEGER, "
         "rule VARCHAR, column_name VARCHAR, value VARCHAR)",
