@@ -143,6 +143,17 @@ ROW_CASES = [
     ("debt_with_cents_text", "ps_awards", {"cumulative_debt": "12,000"}, "cumulative_debt is not whole dollars"),
     ("award_date_outside_fiscal_year", "ps_awards", {"award_date": "1999-05-01"}, "award_date is before"),
     ("joint_award_bad_code", "ps_awards", {"joint_award_institution": "ABC"}, "joint_award_institution is not 7"),
+    # characters the Python (GX) and SQL engines could read differently: they must agree
+    ("uic_arabic_indic_digits", "msds", {"uic": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"},
+     "uic is not 10 digits"),  # fmt: skip
+    ("building_code_fullwidth_digits", "msds", {"building_code": "\uff11\uff12\uff13\uff14\uff15"},
+     "building_code is not 5 digits"),  # fmt: skip
+    ("enrollment_date_padded", "msds", {"enrollment_date": " 2021-09-01"}, "enrollment_date is not a real date"),
+    ("award_date_trailing_space", "ps_awards", {"award_date": "2019-05-01 "}, "award_date is not a real date"),
+    ("award_date_unpadded", "ps_awards", {"award_date": "2019-5-1"}, "award_date is not written YYYY-MM-DD"),
+    ("award_date_arabic_indic", "ps_awards", {"award_date": "\u0662\u0660\u0661\u0669-\u0660\u0665-\u0660\u0661"},
+     "award_date is not written YYYY-MM-DD"),  # fmt: skip
+    ("uic_trailing_newline", "msds", {"uic": "1234567890\n"}, "uic"),
     # an identifier in a column that is not PII: quarantined, and the value never leaves the vault
     ("ssn_in_county_of_residence", "ps_enrollment", {"county_of_residence": "123-45-6789"}, "county_of_residence"),
 ]

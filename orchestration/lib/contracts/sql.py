@@ -61,6 +61,40 @@ def _outside(expr: str, k: dict) -> str:
     return f"({' OR '.join(parts) or 'FALSE'})"
 
 
+# GX runs Python: `re.search` and `datetime.strptime`. Where Python and DuckDB (RE2,
+# its own strptime) read a value differently, the SQL below reads it Python's way,
+# so the two engines agree on every value, odd ones included (tests/test_bad_inputs.py).
+
+# what Python's strptime matches for each supported format (its _strptime regex: ASCII
+# digits, one-digit months and days, a space before a one-digit day), then parses
+_PYTHON_DATE_FORMS = {
+    "%Y-%m-%d": "^[0-9]{4}-(?:1[0-2]|0[1-9]|[1-9])-(?:3[01]|[12][0-9]|0[1-9]|[1-9]| [1-9])$",
+}
+
+
+def _python_search(col: str, regex: str, where: str) -> str:
+    """`re.search(regex, value)`: a final `$` also matches before a trailing newline."""
+    if "$" in regex[:-1]:
+        raise SuiteError(f"{where}: a regex may end with $ but not hold one elsewhere ({regex!r})")
+    plain = f"regexp_matches({col}, {_lit(regex)})"
+    if not regex.endswith("$"):
+        return plain
+    return f"({plain} OR (suffix({col}, chr(10)) AND regexp_matches(left({col}, length({col}) - 1), {_lit(regex)})))"
+
+
+def _python_strptime(col: str, fmt: str, where: str) -> str:
+    """`datetime.strptime(value, fmt)` succeeds: single-digit months and days pass,
+    surrounding spaces, other digits than ASCII and year 0 do not."""
+    form = _PYTHON_DATE_FORMS.get(fmt)
+    if form is None:
+        supported = ", ".join(_PYTHON_DATE_FORMS)
+        raise SuiteError(f"{where}: strftime format {fmt!r} is not supported at ingest ({supported})")
+    return (
+        f"(regexp_full_match({col}, {_lit(form)}) AND NOT starts_with({col}, '0000') "
+        f"AND try_strptime(replace({col}, ' ', '0'), {_lit(fmt)}) IS NOT NULL)"
+    )
+
+
 def failing_predicate(rule: Rule) -> str:
     """SQL that is TRUE for a row that fails this row-scope rule."""
     k, t = rule.kwargs, rule.type
@@ -72,10 +106,11 @@ def failing_predicate(rule: Rule) -> str:
         values = ", ".join(_lit(v) for v in k["value_set"])
         fails = f"{_q(k['column'])} IS NOT NULL AND {_q(k['column'])} NOT IN ({values})"
     elif t == "expect_column_values_to_match_regex":
-        fails = f"{_q(k['column'])} IS NOT NULL AND NOT regexp_matches({_q(k['column'])}, {_lit(k['regex'])})"
+        fails = f"{_q(k['column'])} IS NOT NULL AND NOT {_python_search(_q(k['column']), k['regex'], where)}"
     elif t == "expect_column_values_to_match_strftime_format":
-        col = _q(k["column"])
-        fails = f"{col} IS NOT NULL AND try_strptime({col}, {_lit(k['strftime_format'])}) IS NULL"
+        fails = (
+            f"{_q(k['column'])} IS NOT NULL AND NOT {_python_strptime(_q(k['column']), k['strftime_format'], where)}"
+        )
     elif t == "expect_column_value_lengths_to_be_between":
         col = _q(k["column"])
         fails = f"{col} IS NOT NULL AND {_outside(f'length({col})', k)}"
