@@ -278,7 +278,23 @@ def _finish(result: BuildResult, began: float) -> BuildResult:
     tmp = out.with_suffix(".partial")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(out)
+    _write_log_head(result)
     return result
+
+
+def _write_log_head(result: BuildResult) -> None:
+    """The governance logs' head after every build (orchestration/lib/governance/log_heads.py),
+    for the committee to archive; a head that could not be written or logs that do not
+    verify are said, without hiding the build's own outcome."""
+    from orchestration.lib.governance.log_heads import write_head
+
+    try:
+        head = write_head()
+    except (OSError, ValueError) as exc:
+        result.message += f"\nwarning: the governance log head was not written: {exc}"
+        return
+    if not head["verified"]:
+        result.message += "\nwarning: the governance logs do not verify: run `sleds audit --verify`"
 
 
 def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult, asset_selection=None):

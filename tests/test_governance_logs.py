@@ -43,7 +43,13 @@ def test_entries_are_chained_and_verify(tmp_path, monkeypatch):
     assert read_disclosures(tmp_path) == entries
 
 
-def test_empty_log_verifies(tmp_path):
+def test_no_logs_is_reported_as_such_not_as_intact(tmp_path):
+    result = verify_chain(tmp_path)
+    assert not result.ok and result.entries == 0 and result.problem.startswith("no logs")
+
+
+def test_an_empty_disclosure_log_with_activity_verifies(tmp_path):
+    record_activity("query", {"rows": 1}, home=tmp_path)
     result = verify_chain(tmp_path)
     assert result.ok and result.entries == 0
 
@@ -150,6 +156,11 @@ def test_activity_log(tmp_path, monkeypatch):
     entries = read_activity(tmp_path)
     assert entries[-1]["user"] == "steward.b" and entries[-1]["action"] == "query"
     assert entries[-1]["detail"] == {"release": "sleds", "rows": 3} and entries[-1]["at"].endswith("+00:00")
+    # chained like the disclosure log
+    record_activity("build", {"partitions_loaded": 2}, home=tmp_path)
+    first, second = read_activity(tmp_path)
+    assert (first["seq"], second["seq"]) == (1, 2) and first["prev_hash"] == GENESIS
+    assert second["prev_hash"] == first["hash"] and entry_hash(second) == second["hash"]
 
 
 def test_sleds_audit_verify_detects_tampering(tmp_path, monkeypatch, capsys):

@@ -2,31 +2,34 @@
 one JSON line each in `SLEDS_HOME/governance/disclosure_log.jsonl` (agreement: "every
 disclosure is recorded"; FERPA 34 CFR 99.32 asks for a record of each disclosure).
 
-Append-only and hash-chained: each entry carries `prev_hash` (the previous entry's
-`hash`; 64 zeros for the first) and `hash` = SHA-256 over the canonical JSON of the
-entry without `hash`. Changing, removing or reordering an entry breaks the chain at
-that entry, which `verify_chain` (and `sleds audit --verify`) reports. Each append also
-leaves a witness (seq and hash) in the activity log, so cutting entries off the end or
-rewriting the whole chain from some entry on is detected too, unless both logs are
-rewritten; the report prints the head hash for the committee to note down."""
+Append-only and hash-chained (orchestration/lib/governance/_jsonl.py): each entry carries
+`seq`, `prev_hash` (the previous entry's `hash`; 64 zeros for the first) and `hash` =
+SHA-256 over the canonical JSON of the entry without `hash`. Changing, removing or
+reordering an entry breaks the chain at that entry. Each append also leaves a witness
+(seq and hash) in the activity log, itself chained, and each build writes the heads of
+both logs to SLEDS_HOME/governance/head.json (log_heads.write_head): the committee
+archives that head token elsewhere, and `log_heads.verify_logs(head=...)` (`sleds audit
+--verify --head H`) then detects cutting entries off the end or rewriting both logs too.
+`verify_chain` is the older one-result view of the same verification."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.lib.governance._jsonl import (
+    GENESIS,
+    StrictJSONError,
+    append_chained,
     current_user,
+    entry_hash,  # noqa: F401 (part of this module's API: the tests and older callers import it here)
     governance_dir,
-    last_line,
-    locked_append,
-    read_lines,
+    numbered_lines,
+    strict_loads,
     utc_now,
 )
-from orchestration.lib.storage import canonical_json, sha256_json
+from orchestration.lib.storage import sha256_json
 
 DISCLOSURE_FILE = "disclosure_log.jsonl"
 KINDS = ("release", "publication", "extract")
-GENESIS = "0" * 64
 WITNESS_ACTION = "disclosure_logged"
 
 
@@ -36,10 +39,6 @@ def disclosure_log_path(home: Path | None = None) -> Path:
 
 def manifest_sha256(manifest: dict) -> str:
     return sha256_json(manifest)
-
-
-def entry_hash(entry: dict) -> str:
-    return sha256_json({k: v for k, v in entry.items() if k != "hash"})
 
 
 def append_disclosure(
@@ -60,16 +59,9 @@ def append_disclosure(
         raise ValueError(f"disclosure kind {kind!r} is not one of {', '.join(KINDS)}")
     if not recipient:
         raise ValueError("a disclosure needs a recipient")
-    path = disclosure_log_path(home)
-    with locked_append(path) as handle:
-        last = last_line(path)
-        if last:
-            previous = json.loads(last)
-            seq, prev_hash = int(previous["seq"]) + 1, previous["hash"]
-        else:
-            seq, prev_hash = 1, GENESIS
+
+    def make_entry(seq: int, prev_hash: str) -> dict:  # seq, prev_hash and hash: append_chained's
         entry = {
-            "seq": seq,
             "at": utc_now(),
             "user": current_user(),
             "kind": kind,
@@ -80,15 +72,17 @@ def append_disclosure(
             "clauses": list(clauses),
             "institutions": sorted(set(institutions)),
             "run_id": run_id,
-            "prev_hash": prev_hash,
         }
         if manifest.get("content_sha256"):
             entry["content_sha256"] = manifest["content_sha256"]
         if changes is not None:
             entry["changes"] = changes
-        entry["hash"] = entry_hash(entry)
-        handle.write(canonical_json(entry).decode("utf-8") + "\n")
-    # the witness: outside the lock of this log, inside the activity log's own
+        return entry
+
+    entry = append_chained(disclosure_log_path(home), make_entry)
+    seq = entry["seq"]
+    # the witness: outside the lock of this log, inside the activity log's own (verification
+    # matches witnesses by seq, so two disclosures' witnesses may land in either order)
     from orchestration.lib.governance.activity_log import record_activity
 
     record_activity(
@@ -100,13 +94,16 @@ def append_disclosure(
 
 
 def read_disclosures(home: Path | None = None) -> list[dict]:
-    """Every entry that parses, oldest first (use verify_chain to know they are intact)."""
+    """Every entry that parses as strict JSON, oldest first (use verify_chain to know they
+    are intact)."""
     out = []
-    for line in read_lines(disclosure_log_path(home)):
+    for _, text in numbered_lines(disclosure_log_path(home)):
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            entry = strict_loads(text) if text and text.strip() else None
+        except StrictJSONError:
             continue
+        if isinstance(entry, dict):
+            out.append(entry)
     return out
 
 
@@ -126,45 +123,17 @@ class VerifyResult:
 
 
 def verify_chain(home: Path | None = None) -> VerifyResult:
-    """Recompute the chain: every line parses, seq runs 1, 2, ..., each prev_hash is the
-    previous hash, each hash matches the entry; then every witness in the activity log
-    names an entry with that hash. `first_bad` is the 1-based line (= seq) of the first
-    entry that fails."""
-    lines = read_lines(disclosure_log_path(home))
-    prev = GENESIS
-    hashes: dict[int, str] = {}
-    for n, line in enumerate(lines, start=1):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            return VerifyResult(False, len(lines), n, f"entry {n} is not valid JSON", prev)
-        if not isinstance(entry, dict) or "hash" not in entry:
-            return VerifyResult(False, len(lines), n, f"entry {n} has no hash", prev)
-        if entry.get("seq") != n:
-            return VerifyResult(False, len(lines), n, f"entry {n} has seq {entry.get('seq')!r} (removed or reordered)",
-                                prev)  # fmt: skip
-        if entry.get("prev_hash") != prev:
-            return VerifyResult(False, len(lines), n, f"entry {n}: prev_hash does not match entry {n - 1}'s hash", prev)
-        if entry_hash(entry) != entry["hash"]:
-            return VerifyResult(False, len(lines), n, f"entry {n} was altered: its content does not match its hash",
-                                prev)  # fmt: skip
-        prev = entry["hash"]
-        hashes[n] = prev
-    from orchestration.lib.governance.activity_log import read_activity
+    """`log_heads.verify_logs` (both chains, strict JSON, every witness both ways, the head
+    in governance/head.json) as one result: `problem` is the first finding, `first_bad` the
+    1-based line of the disclosure log (= seq) where it is, or the disclosure seq a witness
+    names; None when the failure is elsewhere (the activity log, the head)."""
+    from orchestration.lib.governance.log_heads import verify_logs
 
-    for witness in read_activity(home):
-        if witness.get("action") != WITNESS_ACTION:
-            continue
-        detail = witness.get("detail") or {}
-        seq = detail.get("seq")
-        if seq not in hashes:
-            return VerifyResult(False, len(lines), len(lines) + 1 if isinstance(seq, int) else None,
-                                f"the activity log witnessed disclosure {seq} ({detail.get('hash', '')[:12]}...), "
-                                "which is missing from the disclosure log (entries cut off)", prev)  # fmt: skip
-        if hashes[seq] != detail.get("hash"):
-            return VerifyResult(False, len(lines), seq, f"entry {seq} differs from the hash the activity log "
-                                "witnessed when it was written (chain rewritten)", prev)  # fmt: skip
-    return VerifyResult(True, len(lines), None, "", prev)
+    result = verify_logs(home)
+    head_hash = result.heads["disclosure"]["hash"]
+    if result.ok:
+        return VerifyResult(True, result.counts["disclosure"], None, "", head_hash)
+    return VerifyResult(False, result.counts["disclosure"], result.first_bad, result.findings[0], head_hash)
 
 
 def disclosures_by_institution(home: Path | None = None) -> dict[str, list[dict]]:
