@@ -448,7 +448,7 @@ def _disclosures(home: Path, result) -> dict:
     verdict = _status(
         result.ok,
         f"chain intact: {result.entries} entries",
-        f"CHAIN BROKEN at entry {result.first_bad}: {result.problem}",
+        f"LOGS DO NOT VERIFY{f' at disclosure entry {result.first_bad}' if result.first_bad else ''}: {result.problem}",
     )
     rows = []
     for code, entries in record.items():
