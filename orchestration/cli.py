@@ -4,8 +4,9 @@ sleds generate --scale {tiny,demo,state} --seed N --out DIR
 sleds build            materialize every asset in process (what the UI shows)
 sleds query "SQL"      read-only SQL against a release (SLEDS release by default; never the vault)
 sleds extract          a project extract of the SLEDS release with project-scoped IDs (logged)
-sleds audit            the governance report (static HTML); --verify checks the disclosure log
+sleds audit            the governance report (static HTML); --verify [--head H] checks both governance logs
 sleds doctor           runs a killed build left, and half-written folders; --repair ends and cleans them
+sleds vault rotate-key seal the vault and the project keys under a new key (stewards)
 sleds info             where everything lives
 """
 
@@ -138,49 +139,96 @@ def _write_table(table, fmt: str, output: str | None, max_rows: int) -> int:
     return 0
 
 
+def _authorize(command: str, target: str | None = None):
+    """The access check (orchestration/lib/governance/access.py): the decision, after
+    printing its notice if the grant is implicit; AccessRefused otherwise."""
+    from orchestration.lib.governance.access import authorize
+
+    decision = authorize(command, target)
+    if decision.notice:
+        print(decision.notice, file=sys.stderr)
+    return decision
+
+
 def cmd_query(args: argparse.Namespace) -> int:
+    import uuid
+
     import duckdb
 
-    from orchestration.lib.governance.query_access import QueryRefused, Release, check_sql, resolve_release, run_query
+    from orchestration.lib.governance.access import AccessRefused, file_limits
+    from orchestration.lib.governance.query_access import (
+        LimitsError,
+        QueryRefused,
+        QueryStopped,
+        QueryTimedOut,
+        Release,
+        query_limits,
+        resolve_release,
+        run_query,
+    )
 
     where = "warehouse" if args.warehouse else (args.release or "sleds")
-    detail = {"release": where, "sql": args.sql[:2000], "format": args.format}
+    # the id ties the start entry to the finished one: a query killed or still running
+    # shows as a start without an end
+    detail = {"query_id": uuid.uuid4().hex[:16], "release": where, "sql": args.sql[:2000], "format": args.format}
+    _activity("query_started", detail)
+
+    def finished(action: str, outcome: str, code: int, message: str | None = None, **extra) -> int:
+        if message:
+            print(message, file=sys.stderr)
+        _activity(action, {**detail, "outcome": outcome, **extra})
+        return code
+
     try:
         if args.warehouse:
             # data engineers: the internal warehouse, read-only, external access off; the
             # vault is refused all the same
+            _authorize("query --warehouse")
             wh = paths.warehouse_path()
             if not wh.exists():
-                _print(f"no warehouse at {wh}: run `sleds build` (or `make demo`) first")
-                return 2
-            check_sql(args.sql, internal=True)
+                return finished("query_refused", "refused", 2, f"no warehouse at {wh}: run `sleds build` (or "
+                                "`make demo`) first", reason="no warehouse")  # fmt: skip
             release = Release("warehouse", wh)
         else:
+            _authorize("query", where)
             release = resolve_release(args.release)
-        table = run_query(args.sql, release, internal=args.warehouse)
+        limits = query_limits(file_limits())
+        table = run_query(args.sql, release, internal=args.warehouse, limits=limits)
+    except AccessRefused as exc:
+        return finished("query_refused", "refused", 2, str(exc), **exc.log_detail())
     except QueryRefused as exc:
-        print(str(exc), file=sys.stderr)
-        _activity("query_refused", {**detail, "reason": str(exc)[:300]})
-        return 2
+        return finished("query_refused", "refused", 2, str(exc), reason=str(exc)[:300])
+    except LimitsError as exc:
+        return finished("query_failed", "error", 2, f"query not run: {exc}", reason=str(exc)[:300])
+    except QueryStopped as exc:
+        code = 3 if isinstance(exc, QueryTimedOut) else 1
+        return finished("query_failed", exc.outcome, code, str(exc), reason=str(exc)[:300])
     except duckdb.Error as exc:
-        print(f"query failed: {exc}", file=sys.stderr)
-        _activity("query_failed", detail)
-        return 1
-    _activity("query", {**detail, "rows": table.num_rows})
+        return finished("query_failed", "error", 1, f"query failed: {exc}", reason=type(exc).__name__)
+    except KeyboardInterrupt:
+        return finished("query_failed", "error", 130, "query interrupted", reason="interrupted")
+    _activity("query", {**detail, "outcome": "ok", "rows": table.num_rows})
     return _write_table(table, args.format, args.output, args.max_rows)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from orchestration.lib.governance.access import AccessRefused
     from orchestration.lib.governance.extract import ExtractError, write_extract
     from orchestration.lib.identity.project_ids import ProjectKeyError, create_project_key, key_file
 
     tables = [t for part in (args.tables or []) for t in part.split(",") if t] or None
     try:
+        _authorize("extract", args.project)
         if args.create_key and not key_file(args.project).exists():
+            _authorize("extract --create-key", args.project)
             create_project_key(args.project)
             _activity("project_key_created", {"project": args.project})
             _print(f"created a key for project {args.project} in {key_file(args.project)}")
         result = write_extract(args.project, Path(args.out).resolve(), tables=tables, recipient=args.recipient)
+    except AccessRefused as exc:
+        _print(f"no extract written: {exc}")
+        _activity("extract_refused", {"project": args.project, **exc.log_detail()})
+        return 2
     except (ExtractError, ProjectKeyError) as exc:
         _print(f"no extract written: {exc}")
         _activity("extract_refused", {"project": args.project, "reason": str(exc)[:300]})
@@ -198,18 +246,32 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from orchestration.lib.governance.disclosure_log import disclosure_log_path, verify_chain
+    from orchestration.lib.governance.access import AccessRefused
+    from orchestration.lib.governance.disclosure_log import disclosure_log_path
 
+    command = "audit --verify" if args.verify else "audit"
+    try:
+        _authorize(command)
+    except AccessRefused as exc:
+        print(str(exc), file=sys.stderr)
+        _activity("audit_refused", exc.log_detail())
+        return 2
     if args.verify:
-        result = verify_chain()
-        _activity("audit_verify", {"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad})
-        if result.ok:
-            _print(f"disclosure log intact: {result.entries} entries, head {result.head_hash}")
-            _print(f"  {disclosure_log_path()}")
-            return 0
-        _print(f"DISCLOSURE LOG TAMPERED: {result.problem} (first bad entry: {result.first_bad})")
+        from orchestration.lib.governance.activity_log import activity_log_path
+        from orchestration.lib.governance.log_heads import verify_logs
+
+        result = verify_logs(head=args.head)
+        _activity("audit_verify", {"ok": result.ok, "findings": len(result.findings), "first_bad": result.first_bad,
+                                   "disclosure": result.counts["disclosure"], "activity": result.counts["activity"],
+                                   "head": result.head_used})  # fmt: skip
+        for line in result.report_lines():
+            _print(line)
         _print(f"  {disclosure_log_path()}")
-        return 1
+        _print(f"  {activity_log_path()}")
+        return 0 if result.ok else 1
+    if args.head:
+        _print("--head goes with --verify")
+        return 2
     from orchestration.lib.governance.report import write_report
 
     out = Path(args.out).resolve() if args.out else None
@@ -259,11 +321,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vault(args: argparse.Namespace) -> int:
+    """`sleds vault rotate-key`: the vault and the project keys sealed under a new key."""
+    from orchestration.lib import vault_at_rest
+    from orchestration.lib.governance.access import AccessRefused
+    from orchestration.lib.sealing import SealError
+
+    try:
+        _authorize("vault rotate-key")
+        _print(vault_at_rest.rotate_key())
+    except AccessRefused as exc:
+        print(str(exc), file=sys.stderr)
+        _activity("vault_refused", exc.log_detail())
+        return 2
+    except SealError as exc:
+        _print(f"the key was not rotated: {exc}")
+        return 1
+    _activity("vault_key_rotated", {"key_file": str(vault_at_rest.key_path())})
+    _print("keep a copy of the new key where the agency keeps its keys: the old one opens nothing now")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     _print(f"SLEDS_HOME   {paths.sleds_home()}")
     _print(f"landing      {paths.landing_dir()}")
     _print(f"warehouse    {paths.warehouse_path()}")
-    _print(f"vault        {paths.vault_path()}")
+    from orchestration.lib.sealing import key_path
+
+    _print(f"vault        {paths.vault_path()}.sealed (a working copy without .sealed only during a build)")
+    _print(f"vault key    {key_path()} (SLEDS_VAULT_KEY_FILE)")
     _print(f"dbt project  {paths.DBT_PROJECT_DIR}")
     return 0
 
@@ -297,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--recipient", help="who receives it, for the disclosure log (default: project:<P>)")
     x.add_argument("--create-key", action="store_true", help="create the project's key file if it has none")
     x.set_defaults(func=cmd_extract)
-    a = sub.add_parser("audit", help="the governance report (static HTML); --verify checks the disclosure log")
-    a.add_argument("--verify", action="store_true", help="verify the disclosure log's hash chain and exit")
+    a = sub.add_parser("audit", help="the governance report (static HTML); --verify checks both governance logs")
+    a.add_argument("--verify", action="store_true", help="verify the disclosure and activity logs' chains and exit")
+    a.add_argument("--head", metavar="H", help="with --verify: the head token (d<seq>-<hash>.a<seq>-<hash>) or head "
+                   "file the committee archived (default: governance/head.json and its archive)")  # fmt: skip
     a.add_argument("--out", help="report file (default: SLEDS_HOME/reports/governance.html)")
     a.set_defaults(func=cmd_audit)
     d = sub.add_parser("doctor", help="report runs a killed build left and half-written folders; --repair fixes them")
@@ -306,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--fail-run", action="append", metavar="RUN_ID",
                    help="with --repair: also end this run (one not started by sleds build, known dead)")  # fmt: skip
     d.set_defaults(func=cmd_doctor)
+    v = sub.add_parser("vault", help="the vault's encryption key (stewards)")
+    v.add_argument("action", choices=["rotate-key"], help="seal the vault and the project keys under a new key")
+    v.set_defaults(func=cmd_vault)
     i = sub.add_parser("info", help="where everything lives")
     i.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)

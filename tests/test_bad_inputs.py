@@ -144,15 +144,27 @@ ROW_CASES = [
     ("award_date_outside_fiscal_year", "ps_awards", {"award_date": "1999-05-01"}, "award_date is before"),
     ("joint_award_bad_code", "ps_awards", {"joint_award_institution": "ABC"}, "joint_award_institution is not 7"),
     # characters the Python (GX) and SQL engines could read differently: they must agree
-    ("uic_arabic_indic_digits", "msds", {"uic": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"},
-     "uic is not 10 digits"),  # fmt: skip
-    ("building_code_fullwidth_digits", "msds", {"building_code": "\uff11\uff12\uff13\uff14\uff15"},
-     "building_code is not 5 digits"),  # fmt: skip
+    (
+        "uic_arabic_indic_digits",
+        "msds",
+        {"uic": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"},
+        "uic is not 10 digits",
+    ),  # fmt: skip
+    (
+        "building_code_fullwidth_digits",
+        "msds",
+        {"building_code": "\uff11\uff12\uff13\uff14\uff15"},
+        "building_code is not 5 digits",
+    ),  # fmt: skip
     ("enrollment_date_padded", "msds", {"enrollment_date": " 2021-09-01"}, "enrollment_date is not a real date"),
     ("award_date_trailing_space", "ps_awards", {"award_date": "2019-05-01 "}, "award_date is not a real date"),
     ("award_date_unpadded", "ps_awards", {"award_date": "2019-5-1"}, "award_date is not written YYYY-MM-DD"),
-    ("award_date_arabic_indic", "ps_awards", {"award_date": "\u0662\u0660\u0661\u0669-\u0660\u0665-\u0660\u0661"},
-     "award_date is not written YYYY-MM-DD"),  # fmt: skip
+    (
+        "award_date_arabic_indic",
+        "ps_awards",
+        {"award_date": "\u0662\u0660\u0661\u0669-\u0660\u0665-\u0660\u0661"},
+        "award_date is not written YYYY-MM-DD",
+    ),  # fmt: skip
     ("uic_trailing_newline", "msds", {"uic": "1234567890\n"}, "uic"),
     # an identifier in a column that is not PII: quarantined, and the value never leaves the vault
     ("ssn_in_county_of_residence", "ps_enrollment", {"county_of_residence": "123-45-6789"}, "county_of_residence"),
@@ -438,3 +450,30 @@ def test_no_feed_pii_outside_the_vault_after_builds_of_the_corpus(templates, sle
     assert len(values) > 25
     assert pii_outside_vault(sleds_home, values) == []
     assert (sleds_home / "dagster").is_dir()  # the scan did cover Dagster's storage
+
+
+# (case, feed, file path to write the template rows into instead of their own, expected rule)
+MISLABELLED_CASES = [
+    ("fall_rows_in_a_spring_file", "msds", lambda r: f"msds/{r['school_year']}/msds_spring_{r['school_year']}.csv",
+     "collection is not the collection its file is named for"),
+    ("rows_of_another_school_year", "msds", lambda r: "msds/2030-31/msds_fall_2030-31.csv",
+     "school_year is not the school year its file is named for"),
+    ("rows_of_another_fiscal_year", "ps_awards",
+     lambda r: f"ps_awards/FY2031/awards_{r['institution_code']}_FY2031.csv",
+     "fiscal_year is not the fiscal year its file is named for"),
+    ("rows_of_another_institution", "ps_awards",
+     lambda r: f"ps_awards/FY{r['fiscal_year']}/awards_9999999_FY{r['fiscal_year']}.csv",
+     "institution_code is not the institution its file is named for"),
+    ("rows_of_another_term", "ps_enrollment",
+     lambda r: f"ps_enrollment/FY{r['fiscal_year']}/enrollment_{r['institution_code']}_FY{r['fiscal_year']}_SP.csv",
+     "term_season is not the term its file is named for"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case,feed,path,rule", MISLABELLED_CASES, ids=[c[0] for c in MISLABELLED_CASES])
+def test_rows_that_are_not_what_their_file_says_are_quarantined(templates, sleds_home, tmp_path, case, feed, path,
+                                                               rule):  # fmt: skip
+    rows = templates[feed]
+    report = run_case(tmp_path, feed, rows, rel=path(rows[0]))
+    assert report.rows_read == 3 and report.rows_quarantined == 3 and report.balanced, report.failures_by_rule
+    assert report.failures_by_rule.get(rule) == 3, report.failures_by_rule

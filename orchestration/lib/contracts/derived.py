@@ -2,7 +2,8 @@
 
 The suites compare ISO dates as text (which orders correctly) and numbers with
 `expect_column_values_to_be_between`; these columns give them the bounds: the
-school or fiscal year a record belongs to, and ages. They are computed once, in
+school or fiscal year a record belongs to, and ages; and what the row's file path
+says its collection, year, institution and term are. They are computed once, in
 SQL, over the staged rows; both contract engines read them; nothing derived is
 stored in the warehouse.
 """
@@ -37,6 +38,22 @@ DERIVED = {
 }
 DERIVED["ps_awards"] = dict(DERIVED["ps_enrollment"])
 DERIVED["ps_awards"]["_age_at_reference_date"] = _age("birthdate", _DATE.format(col="award_date"))
+
+
+def _from_file(pattern: str) -> str:
+    """A part of the row's file path (`source_file`, named as in docs/feeds.md)."""
+    return f"nullif(regexp_extract(source_file, '{pattern}', 1), '')"
+
+
+# what the file's folder and name say the rows are: a FALL row in a spring file, a row
+# of another year or institution, is quarantined ("... is not the ... its file is named
+# for"), so a mislabelled delivery cannot pass for the collection it claims
+DERIVED["msds"]["_file_school_year"] = _from_file("^msds/([0-9]{4}-[0-9]{2})/")
+DERIVED["msds"]["_file_collection"] = f"upper({_from_file('/msds_(fall|spring|eoy|srm)_')})"
+for _feed in ("ps_enrollment", "ps_awards"):
+    DERIVED[_feed]["_file_fiscal_year"] = _from_file("/FY([0-9]{4})/")
+    DERIVED[_feed]["_file_institution_code"] = _from_file("_([0-9]{7})_FY[0-9]{4}")
+DERIVED["ps_enrollment"]["_file_term_season"] = _from_file("_FY[0-9]{4}_(SU|FA|WI|SP)[.]")
 
 
 def derived_select(feed: str) -> str:

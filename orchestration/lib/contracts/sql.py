@@ -117,7 +117,7 @@ def failing_predicate(rule: Rule) -> str:
     elif t == "expect_column_values_to_be_between":
         col = _q(k["column"])
         fails = f"{col} IS NOT NULL AND {_outside(col, k)}"
-    elif t == "expect_column_pair_values_a_to_be_greater_than_b":
+    elif t in ("expect_column_pair_values_a_to_be_greater_than_b", "expect_column_pair_values_to_be_equal"):
         a, b = _q(k["column_A"]), _q(k["column_B"])
         ignore = k.get("ignore_row_if", "both_values_are_missing")
         skip = {
@@ -127,7 +127,7 @@ def failing_predicate(rule: Rule) -> str:
         }.get(ignore)
         if skip is None:
             raise SuiteError(f"{where}: ignore_row_if {ignore!r} is not supported")
-        op = ">=" if k.get("or_equal") else ">"
+        op = "=" if t == "expect_column_pair_values_to_be_equal" else ">=" if k.get("or_equal") else ">"
         fails = f"NOT {skip} AND NOT coalesce({a} {op} {b}, FALSE)"
     else:
         raise SuiteError(f"{where}: expectation type {t} is not supported at ingest (see docs/ingest.md)")
