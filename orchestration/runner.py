@@ -96,6 +96,7 @@ def build(
         planned = plan(landing, paths.warehouse_path())
     except LandingError as exc:
         return BuildResult(False, 2, f"cannot build: {exc}")
+    _landing_report(landing, planned, emit)
     todo = [p for p in planned if full or p.reason != "unchanged"]
     result = BuildResult(False, 1, partitions_planned=len(planned), partitions_loaded=len(todo))
     reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
@@ -237,6 +238,29 @@ def _recover(dagster, emit: Callable[[str], None]) -> None:
             continue  # this build goes on with the vault's working copy and seals it at its end
         repair(leftover)
         emit(f"cleaned up {leftover.describe(home)}")
+
+
+def _landing_report(landing: Path, planned, emit: Callable[[str], None]) -> None:
+    """What the landing folder holds that is not loaded, and partitions loaded earlier that
+    are gone from it: a line each (up to 10) and SLEDS_HOME/reports/landing.json in full."""
+    from orchestration.lib.ingest.landing import survey
+    from orchestration.lib.ingest.plan import removed_partitions
+
+    skipped = survey(landing)
+    removed = removed_partitions(planned, paths.warehouse_path())
+    out = paths.sleds_home() / "reports" / "landing.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"landing": str(landing), "partitions": len(planned), "not_loaded": [vars(s) for s in skipped],
+           "removed_partitions": [{"feed": f, "partition": k} for f, k in removed]}  # fmt: skip
+    tmp = out.with_suffix(".partial")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(out)
+    for entry in skipped[:10]:
+        emit(f"landing: not loaded: {entry.path}: {entry.why}")
+    for feed, key in removed[:10]:
+        emit(f"landing: {feed} {key} was loaded before and its files are gone: it stays in the warehouse")
+    if len(skipped) > 10 or len(removed) > 10:
+        emit(f"landing: {len(skipped)} entries not loaded, {len(removed)} partitions gone in all: {out}")
 
 
 def _seal_vault(dagster, emit: Callable[[str], None]) -> None:

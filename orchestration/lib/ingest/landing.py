@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,31 +39,98 @@ class LandingError(Exception):
     """A landing folder or file that cannot be used; the message says which and why."""
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of the landing folder that is not loaded, and why (the landing report)."""
+
+    path: str  # relative to the landing folder
+    why: str
+
+
+def _walk(folder: Path, landing: Path, skipped: list[Skipped]):
+    """Every regular file under `folder`, in name order. Symbolic links are not followed
+    (one could point outside the landing folder), hidden entries and files still being
+    written are left, and an entry that cannot be read is named: each goes to `skipped`."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append(Skipped(_rel(folder, landing), f"unreadable ({exc.strerror or type(exc).__name__})"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_symlink():
+            skipped.append(Skipped(_rel(path, landing), "a symbolic link, not followed"))
+        elif entry.name.startswith("."):
+            skipped.append(Skipped(_rel(path, landing), "hidden"))
+        elif entry.is_dir(follow_symlinks=False):
+            yield from _walk(path, landing, skipped)
+        elif entry.name.endswith(".partial"):
+            skipped.append(Skipped(_rel(path, landing), "still being written (.partial)"))
+        elif not entry.is_file(follow_symlinks=False):
+            skipped.append(Skipped(_rel(path, landing), "not a regular file"))
+        elif not os.access(path, os.R_OK):
+            skipped.append(Skipped(_rel(path, landing), "unreadable (permission denied)"))
+        else:
+            yield path
+
+
+def _rel(path: Path, landing: Path) -> str:
+    return path.relative_to(landing).as_posix()
+
+
+def _check_landing(landing: Path) -> None:
+    if not landing.is_dir():
+        raise LandingError(f"landing folder {landing} does not exist: run `sleds generate` or set SLEDS_LANDING")
+
+
 def discover(landing: Path, feed: str) -> list[LandingFile]:
     """Every file of `feed` under `landing`, in a stable order.
 
     Files whose names do not follow docs/feeds.md are reported, not skipped
     silently: a misnamed file would otherwise never be loaded and nobody would know.
+    An unreadable entry under the feed's folder stops the build: its partitions would
+    otherwise look removed, or half there.
     """
     if feed not in FEEDS:
         raise LandingError(f"unknown feed {feed!r}; feeds are {', '.join(FEEDS)}")
-    if not landing.is_dir():
-        raise LandingError(f"landing folder {landing} does not exist: run `sleds generate` or set SLEDS_LANDING")
+    _check_landing(landing)
     pattern = _PATTERNS[feed]
     root = landing / feed
-    found, misnamed = [], []
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        if not path.is_file() or path.name.endswith(".partial") or path.name.startswith("."):
-            continue
+    found, misnamed, skipped = [], [], []
+    for path in _walk(root, landing, skipped) if root.is_dir() and not root.is_symlink() else []:
         rel = path.relative_to(landing).as_posix()
         match = pattern.match(rel)
         if match:
             found.append(LandingFile(feed, path, rel, match.groupdict()))
         else:
             misnamed.append(rel)
+    unreadable = [s for s in skipped if s.why.startswith("unreadable")]
+    if unreadable:
+        raise LandingError(
+            f"{len(unreadable)} entr{'y' if len(unreadable) == 1 else 'ies'} under {root} cannot be read, e.g. "
+            f"{unreadable[0].path} ({unreadable[0].why}): fix the permissions and rerun; nothing was loaded"
+        )
     if misnamed:
         raise LandingError(
             f"{len(misnamed)} file(s) under {root} do not follow the {feed} naming in docs/feeds.md, "
             f"e.g. {misnamed[0]!r}"
         )
     return found
+
+
+def survey(landing: Path) -> list[Skipped]:
+    """What the landing folder holds that no feed loads: entries beside the feed folders
+    (a misspelt feed folder among them), symbolic links, hidden entries, files still being
+    written, unreadable entries. For the landing report of every build."""
+    _check_landing(landing)
+    skipped: list[Skipped] = []
+    for entry in sorted(landing.iterdir()):
+        if entry.name in FEEDS and entry.is_dir() and not entry.is_symlink():
+            list(_walk(entry, landing, skipped))
+        elif entry.is_symlink():
+            skipped.append(Skipped(entry.name, "a symbolic link, not followed"))
+        elif entry.name.startswith("."):
+            skipped.append(Skipped(entry.name, "hidden"))
+        else:
+            skipped.append(Skipped(entry.name, f"not a feed folder (the feeds are {', '.join(FEEDS)})"))
+    return skipped

@@ -50,6 +50,22 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
     return out
 
 
+def removed_partitions(planned: list[PlannedPartition], warehouse: Path) -> list[tuple[str, str]]:
+    """(feed, partition) loaded earlier whose files are no longer in the landing folder:
+    they stay in the warehouse (a delivery is not withdrawn by deleting a file), and the
+    landing report says so."""
+    if not warehouse.exists():
+        return []
+    with storage.warehouse(warehouse, read_only=True) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
+        ).fetchone()[0]
+        query = "SELECT DISTINCT feed, partition_key FROM ingest.partition_loads"
+        loaded = con.execute(query).fetchall() if exists else []
+    present = {(p.feed, p.key) for p in planned}
+    return sorted((feed, key) for feed, key in loaded if (feed, key) not in present)
+
+
 def runs_to_load(order: list[str], wanted: set[str]) -> list[list[str]]:
     """Runs of consecutive keys (in the Dagster instance's partition order) that are
     wanted: each run is one Dagster run over a partition range, so a build pays
