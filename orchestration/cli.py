@@ -166,6 +166,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         resolve_release,
         run_query,
     )
+    from orchestration.lib.storage import FileBusy
 
     where = "warehouse" if args.warehouse else (args.release or "sleds")
     # the id ties the start entry to the finished one: a query killed or still running
@@ -203,6 +204,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     except QueryStopped as exc:
         code = 3 if isinstance(exc, QueryTimedOut) else 1
         return finished("query_failed", exc.outcome, code, str(exc), reason=str(exc)[:300])
+    except FileBusy as exc:
+        return finished("query_failed", "error", 1, f"query not run: {exc}", reason="file busy")
     except duckdb.Error as exc:
         return finished("query_failed", "error", 1, f"query failed: {exc}", reason=type(exc).__name__)
     except KeyboardInterrupt:

@@ -231,3 +231,31 @@ def test_hashes_agree_with_hashlib(tmp_path):
     assert storage.sha256_bytes(data) == expected == storage.sha256_bytes(data[:7], data[7:])
     assert storage.sha256_json({"b": 1, "a": "é"}) == storage.sha256_json({"a": "é", "b": 1})
     assert storage.canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
+
+
+def test_a_file_another_process_holds_is_waited_for_then_named(tmp_path, monkeypatch, capsys):
+    """DuckDB allows one writer or readers per file: a `sleds query --warehouse` during a
+    build is a wait with one line, and past SLEDS_LOCK_WAIT_S a clear error naming the PID."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
+    hold = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); "
+            "time.sleep(float(sys.argv[2]))")  # fmt: skip
+    reader = subprocess.Popen([sys.executable, "-c", hold, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "open"
+    monkeypatch.setenv("SLEDS_LOCK_WAIT_S", "30")
+    with storage.warehouse(path, read_only=False) as con:  # waits for the reader to close
+        con.execute("INSERT INTO t VALUES (2)")
+    reader.wait()
+    assert f"is open in another process (PID {reader.pid})" in capsys.readouterr().err
+    reader = subprocess.Popen([sys.executable, "-c", hold, str(path), "10"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        monkeypatch.setenv("SLEDS_LOCK_WAIT_S", "0.5")
+        with pytest.raises(storage.FileBusy, match=f"PID {reader.pid}.*SLEDS_LOCK_WAIT_S"):
+            storage.warehouse(path, read_only=False)
+    finally:
+        reader.kill()
+        reader.wait()

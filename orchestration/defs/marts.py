@@ -9,7 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
-from orchestration.lib import paths
+from orchestration.lib import paths, storage
 from orchestration.lib.dbt_prepare import dbt_env, dbt_executable, ensure_manifest
 
 ensure_manifest()
@@ -53,6 +53,7 @@ def sleds_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # dbt finds the warehouse through SLEDS_WAREHOUSE (profiles.yml), resolved now
     # so a changed SLEDS_HOME is honoured
     os.environ.update({k: v for k, v in dbt_env().items() if k == "SLEDS_WAREHOUSE"})
+    storage.wait_until_writable(paths.warehouse_path())  # a reader of the warehouse: wait, don't crash dbt
     yield from dbt.cli(["build"], context=context).stream()
 
 

@@ -35,8 +35,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,12 +99,54 @@ def bounded_config(home: Path) -> dict:
     return {"memory_limit": os.environ.get("SLEDS_DUCKDB_MEMORY", "4GB"), "temp_directory": str(spill)}
 
 
+class FileBusy(RuntimeError):
+    """A DuckDB file stayed locked by another process past SLEDS_LOCK_WAIT_S."""
+
+
+_LOCKED = re.compile(
+    r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in \S+ \(PID (?P<pid>\d+)\)'
+)
+
+
+def _waiting_for_lock(open_file):
+    """`open_file()`, waiting while another process holds the file's lock. DuckDB allows
+    one writer, or readers, per file: a `sleds query --warehouse` during a build, or a
+    build during a query, is a wait with one line on stderr, not a crash; past
+    SLEDS_LOCK_WAIT_S (default 120) a FileBusy that names the holder's PID."""
+    wait = float(os.environ.get("SLEDS_LOCK_WAIT_S", "120"))
+    deadline, told = time.monotonic() + wait, False
+    while True:
+        try:
+            return open_file()
+        except duckdb.IOException as exc:
+            held = _LOCKED.search(str(exc))
+            if held is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise FileBusy(
+                    f"{held['file']} is open in another process (PID {held['pid']}: a `sleds query --warehouse`, "
+                    f"a build or `make ui`) and stayed so for {wait:.0f} s (SLEDS_LOCK_WAIT_S): let it finish, "
+                    "then rerun"
+                ) from None
+            if not told:
+                print(f"waiting: {held['file']} is open in another process (PID {held['pid']}); "
+                      f"up to {wait:.0f} s (SLEDS_LOCK_WAIT_S)", file=sys.stderr, flush=True)  # fmt: skip
+                told = True
+            time.sleep(0.25)
+
+
+def wait_until_writable(path: Path) -> None:
+    """Before a writer that opens the file itself (dbt): wait as `_waiting_for_lock` does."""
+    if Path(path).exists():
+        _waiting_for_lock(lambda: duckdb.connect(str(path))).close()
+
+
 def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str, *, read_only: bool) -> None:
     """ATTACH one DuckDB file under `alias` (the path is passed as a parameter, never
     spliced into the SQL)."""
     if not alias.isidentifier():
         raise ValueError(f"not an alias: {alias!r}")
-    con.execute(f"ATTACH ? AS {alias}{' (READ_ONLY)' if read_only else ''}", [str(path)])
+    _waiting_for_lock(lambda: con.execute(f"ATTACH ? AS {alias}{' (READ_ONLY)' if read_only else ''}", [str(path)]))
 
 
 def _in_memory(attachments: Iterable[tuple[Path, str, bool]], config: dict | None) -> duckdb.DuckDBPyConnection:
@@ -121,7 +165,7 @@ def warehouse(path: Path | None = None, *, read_only: bool = True) -> duckdb.Duc
     path = Path(path) if path is not None else paths.warehouse_path()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    return _waiting_for_lock(lambda: duckdb.connect(str(path), read_only=read_only))
 
 
 def warehouse_attached(
@@ -146,7 +190,8 @@ def release_reader(db: Path, *, warehouse: Path | None = None) -> duckdb.DuckDBP
 def release_file(db: Path, *, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
     """A release's DuckDB file itself, read-only. `sandboxed` turns external access off, so
     the connection can read no other file (the query tool's guard)."""
-    return duckdb.connect(str(db), read_only=True, config={"enable_external_access": False} if sandboxed else {})
+    config = {"enable_external_access": False} if sandboxed else {}
+    return _waiting_for_lock(lambda: duckdb.connect(str(db), read_only=True, config=config))
 
 
 def _check_vault_caller(module: str, access: Access) -> None:
@@ -191,7 +236,7 @@ def vault(path: Path | None = None, *, access: Access = "read") -> duckdb.DuckDB
     _check_vault_caller(sys._getframe(1).f_globals.get("__name__", "?"), access)
     path = Path(path) if path is not None else paths.vault_path()
     vault_at_rest.ensure_working_copy(path)
-    return duckdb.connect(str(path), read_only=access == "read")
+    return _waiting_for_lock(lambda: duckdb.connect(str(path), read_only=access == "read"))
 
 
 # -------------------------------------------------------------------- hashing
