@@ -110,6 +110,9 @@ ROW_CASES = [
     ("birthdate_in_future", "msds", {"date_of_birth": "2031-01-01"}, "date_of_birth"),
     ("birthdate_too_old_for_grade", "msds", {"date_of_birth": "1990-01-01"}, "date_of_birth does not fit the grade"),
     ("exit_before_enrollment", "msds", {"exit_date": "2000-01-01", "exit_status": "12"}, "exit_date is before"),
+    # plausibility: no date after the school year the record belongs to
+    ("exit_in_2099", "msds", {"exit_date": "2099-06-01", "exit_status": "12"}, "exit_date is after the school year"),
+    ("enrolled_in_2099", "msds", {"enrollment_date": "2099-09-01"}, "enrollment_date is after the school year"),
     (
         "as_of_outside_school_year",
         "msds",
