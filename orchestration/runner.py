@@ -156,8 +156,9 @@ def build(
             outcome = _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval, result)
         result.success = outcome.success
         result.exit_code = 0 if outcome.success else 1
-        if outcome.success:
-            _seal_vault(dagster, emit, result)  # first: the state records the sealed vault's stamp
+        # the state is recorded only with the vault sealed: a build that had to leave it
+        # unsealed is not "done", so the next one rebuilds and seals it
+        if outcome.success and _seal_vault(dagster, emit, result):
             build_state.record_downstream_done()
         status = "succeeded" if outcome.success else "FAILED"
         result.message = f"marts {status}: {len(result.materialized)} assets materialized"
@@ -263,19 +264,30 @@ def _landing_report(landing: Path, planned, emit: Callable[[str], None]) -> None
         emit(f"landing: {len(skipped)} entries not loaded, {len(removed)} partitions gone in all: {out}")
 
 
-def _seal_vault(dagster, emit: Callable[[str], None], result: BuildResult) -> None:
+def _seal_vault(dagster, emit: Callable[[str], None], result: BuildResult) -> bool:
     """Seal the vault's working copy (orchestration/lib/vault_at_rest.py) unless another
-    run is live: it may have the working copy open."""
+    run is live or any process has it open; whether the vault is sealed now."""
+    from orchestration.lib.sealing import SealError
     from orchestration.recovery import run_states
 
     if vault_at_rest.unsealed_working_copy() is None:
-        return
+        return True
     live = [s for s in run_states(dagster) if not s.stale]
     if live:
         emit(f"the vault stays unsealed while {live[0].describe()}; the build after it seals it")
-        return
+        return False
     began, cpu = time.monotonic(), time.process_time()
-    if vault_at_rest.seal() == "sealed":
+    try:
+        done = vault_at_rest.seal()
+    except SealError as exc:
+        emit(f"the vault was NOT sealed: {exc}")
+        result.message += f"\nwarning: the vault was not sealed: {exc}"
+        return False
+    if done == "in use":
+        emit("the vault stays unsealed: another process has it open; the next build or `sleds doctor --repair` "
+             "seals it")  # fmt: skip
+        return False
+    if done == "sealed":
         size = vault_at_rest.sealed_path(paths.vault_path()).stat().st_size
         wall = time.monotonic() - began
         emit(f"vault sealed ({size / 1e6:.1f} MB in {wall:.1f} s)")
@@ -283,6 +295,7 @@ def _seal_vault(dagster, emit: Callable[[str], None], result: BuildResult) -> No
         result.steps.append({"job": "build", "step": "vault_seal", "wall_s": round(wall, 2),
                              "cpu_s": round(time.process_time() - cpu, 2), "peak_rss_gb": 0.0,
                              "status": "succeeded", "megabytes": round(size / 1e6, 1)})  # fmt: skip
+    return True
 
 
 def _failure_text(ev) -> str:

@@ -13,7 +13,8 @@ import pytest
 
 from orchestration.lib import sealing, vault_at_rest
 from orchestration.lib.identity.project_ids import ProjectKeyError, create_project_key, key_file, load_project_key
-from orchestration.lib.sealing import SealError, seal_file, unseal_file, write_new_key
+from orchestration.lib.identity.project_ids import key_file as project_key_file
+from orchestration.lib.sealing import SealError, seal_bytes, seal_file, unseal_bytes, unseal_file, write_new_key
 from tests.conftest import copy_home
 
 
@@ -134,19 +135,62 @@ def test_key_rotation_reseals_the_vault_and_a_cut_rotation_still_opens(tiny_ware
     with pytest.raises(SealError, match="another key"):
         unseal_file(sealed, tmp_path / "x.duckdb", old)
 
-    # cut after the vault was re-sealed under the next key, before that key took its place
-    newer_path = vault_at_rest.next_key_path()
-    newer = write_new_key(newer_path, home)
-    scratch = tmp_path / "scratch.duckdb"
-    unseal_file(sealed, scratch, new)
-    seal_file(scratch, sealed, newer)
+    def cut_rotation(current: bytes, scratch: Path) -> bytes:
+        """A rotation cut after the project keys and the vault were re-sealed under the
+        next key, before that key took the old one's place."""
+        upcoming = write_new_key(vault_at_rest.next_key_path(), home)
+        seal_bytes(unseal_bytes(project_key_file("P7"), current), project_key_file("P7"), upcoming)
+        unseal_file(sealed, scratch, current)
+        seal_file(scratch, sealed, upcoming)
+        return upcoming
+
+    newer = cut_rotation(new, tmp_path / "scratch.duckdb")
     vault_at_rest.ensure_working_copy(vault)  # what the next stage to open the vault does
-    assert sealing.read_key(key_file, home) == newer and not newer_path.exists()
+    assert sealing.read_key(key_file, home) == newer and not vault_at_rest.next_key_path().exists()
     with duckdb.connect(str(vault), read_only=True) as con:
         assert con.execute("select count(*) from landing.msds_identity").fetchone()[0] > 0
     # only read since it was unsealed: sealing leaves the sealed file as it was
     before = sealed.read_bytes()
     assert vault_at_rest.seal(vault) == "unchanged" and sealed.read_bytes() == before and not vault.exists()
+
+    # cut at the same point again, and the steward reruns the rotation: it is finished with
+    # the key it began (the only one the vault opens with now), never begun anew
+    newest = cut_rotation(newer, tmp_path / "scratch2.duckdb")
+    assert cli.main(["vault", "rotate-key"]) == 0
+    assert sealing.read_key(key_file, home) == newest and load_project_key("P7") == project_key
+    unseal_file(sealed, tmp_path / "check.duckdb", newest)
+
+
+@pytest.mark.integration
+def test_a_working_copy_in_use_or_under_a_stranger_key_is_not_sealed(tiny_warehouse, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    home = copy_home(tiny_warehouse, tmp_path / "home")
+    monkeypatch.setenv("SLEDS_HOME", str(home))
+    vault, own_key = home / "vault" / "vault.duckdb", os.environ["SLEDS_VAULT_KEY_FILE"]
+    vault_at_rest.ensure_working_copy(vault)
+    with duckdb.connect(str(vault)) as con:
+        con.execute("CREATE TABLE landing.steward_note AS SELECT 1 AS x")  # changed since unsealed
+    hold = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print(1, flush=True); "
+        "time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(vault)], stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()
+        assert vault_at_rest.seal(vault) == "in use" and vault.exists()  # never pulled from under a reader
+    finally:
+        holder.kill()
+        holder.wait()
+    # a shell whose SLEDS_VAULT_KEY_FILE names another key must not seal the vault under it
+    monkeypatch.setenv("SLEDS_VAULT_KEY_FILE", str(tmp_path / "elsewhere" / "vault.key"))
+    write_new_key(tmp_path / "elsewhere" / "vault.key", home)
+    with pytest.raises(SealError, match="not the one"):
+        vault_at_rest.seal(vault)
+    assert vault.exists()
+    monkeypatch.setenv("SLEDS_VAULT_KEY_FILE", own_key)
+    assert vault_at_rest.seal(vault) == "sealed" and not vault.exists()
 
 
 def test_a_project_key_is_sealed_with_the_vault_key(tmp_path, monkeypatch):

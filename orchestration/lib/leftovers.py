@@ -25,7 +25,7 @@ from pathlib import Path
 from orchestration.lib import paths, vault_at_rest
 
 _OLD = re.compile(r"^\.old-(?P<name>.+)-[0-9a-f]{8}$")
-_SKIPPED = {"dagster"}  # Dagster's own storage: its files are Dagster's to manage
+_SKIPPED = {"dagster", "demo"}  # Dagster's own storage; the generated feeds (a landing folder)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ def find_leftovers(home: Path | None = None) -> list[Leftover]:
         return []
     found: list[Leftover] = []
     restoring: set[Path] = set()
-    for path in sorted(_walk(home)):
+    # a landing folder inside SLEDS_HOME (the demo's) holds deliveries being written: not ours
+    landing = paths.landing_dir().resolve()
+    for path in sorted(p for p in _walk(home) if not p.resolve().is_relative_to(landing)):
         name = path.name
         if path.is_dir() and name.startswith(".staging-"):
             found.append(Leftover(path, "remove", "a staged release that was never swapped in"))
@@ -66,9 +68,10 @@ def find_leftovers(home: Path | None = None) -> list[Leftover]:
     working_copy = vault_at_rest.unsealed_working_copy(paths.vault_path(home))
     if working_copy is not None:
         found.append(Leftover(working_copy, "seal", "the vault's working copy, left unsealed by a stopped build"))
-    spill = paths.spill_dir(home)
-    if spill.is_dir():
-        found += [Leftover(p, "remove", "a DuckDB spill file of a process that ended") for p in sorted(spill.iterdir())]
+    for spill in (paths.spill_dir(home), paths.vault_path(home).parent / "tmp"):
+        if spill.is_dir():
+            why = "a DuckDB spill file of a process that ended"
+            found += [Leftover(p, "remove", why) for p in sorted(spill.iterdir())]
     return found
 
 

@@ -224,19 +224,27 @@ def warehouse_with_vault(
     for path, access in ((warehouse, warehouse_access), (vault, vault_access)):
         if access == "write":
             path.parent.mkdir(parents=True, exist_ok=True)
-    vault_at_rest.ensure_working_copy(vault)
-    return _in_memory(
-        [(warehouse, WAREHOUSE_ALIAS, warehouse_access == "read"), (vault, VAULT_ALIAS, vault_access == "read")],
-        bounded_config(Path(home) if home is not None else warehouse.parent),
-    )
+    config = bounded_config(Path(home) if home is not None else warehouse.parent)
+    config["temp_directory"] = str(vault_spill_dir(vault))  # what spills holds PII: under vault/, 0700
+    with vault_at_rest.opening(vault):
+        return _in_memory(
+            [(warehouse, WAREHOUSE_ALIAS, warehouse_access == "read"), (vault, VAULT_ALIAS, vault_access == "read")],
+            config,
+        )
+
+
+def vault_spill_dir(vault: Path) -> Path:
+    folder = Path(vault).parent / "tmp"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
 
 
 def vault(path: Path | None = None, *, access: Access = "read") -> duckdb.DuckDBPyConnection:
     """The vault file itself; only for the modules of VAULT_CALLERS."""
     _check_vault_caller(sys._getframe(1).f_globals.get("__name__", "?"), access)
     path = Path(path) if path is not None else paths.vault_path()
-    vault_at_rest.ensure_working_copy(path)
-    return _waiting_for_lock(lambda: duckdb.connect(str(path), read_only=access == "read"))
+    with vault_at_rest.opening(path):
+        return _waiting_for_lock(lambda: duckdb.connect(str(path), read_only=access == "read"))
 
 
 # -------------------------------------------------------------------- hashing

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orchestration.lib import paths
 from orchestration.lib.sealing import (
+    KEY_ENV,
     SealError,
     key_id,
     key_path,
@@ -95,10 +96,26 @@ def secrets_dir() -> Path:
     return paths.sleds_home() / "secrets"
 
 
+def _sealing_key(vault: Path) -> bytes:
+    """The key to seal with: created only when nothing is sealed yet (a new vault), else
+    the key the sealed vault opens with. A build whose SLEDS_VAULT_KEY_FILE points
+    elsewhere fails here rather than seal the vault under a key nobody keeps."""
+    sealed = sealed_path(vault)
+    if not sealed.exists() and not _sealed_secrets():
+        return vault_key(create=True)
+    key = read_key(key_path(), paths.sleds_home())
+    if sealed.exists() and sealed_key_id(sealed) != key_id(key):
+        raise SealError(
+            f"the key at {key_path()} (id {key_id(key).hex()}) is not the one {sealed} was sealed with (id "
+            f"{sealed_key_id(sealed).hex()}): point {KEY_ENV} at the vault's key; the working copy was left as it is"
+        )
+    return key
+
+
 def seal_secret(data: bytes, path: Path) -> None:
     """A small secret (a project key) sealed with the vault's key."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    seal_bytes(data, path, vault_key(create=True))
+    seal_bytes(data, path, _sealing_key(paths.vault_path()))
 
 
 def unseal_secret(path: Path) -> bytes:
@@ -113,24 +130,49 @@ def unseal_secret(path: Path) -> bytes:
 
 def _sealed_secrets() -> list[Path]:
     root = secrets_dir()
-    return sorted(p for p in root.rglob("*.sealed*") if p.is_file()) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*.sealed*") if p.is_file() and not p.name.endswith(".partial"))
 
 
 def ensure_working_copy(vault: Path) -> None:
     """Before a stage opens the vault: unseal it if only the sealed file is there; for a
-    new vault, make sure the key exists before the first identity is written."""
+    new vault, make sure the key exists before the first identity is written. Call it
+    under `opening(vault)`, and connect before leaving that block."""
     _private_folder(vault)
     if vault.exists():
         return
     sealed = sealed_path(vault)
     if not sealed.exists():
-        vault_key(create=True)
+        _sealing_key(vault)
         return
+    unseal_file(sealed, vault, _key_for(sealed))
+    _marker(vault).write_text(json.dumps(_stamp(vault)))
+
+
+@contextmanager
+def opening(vault: Path) -> Iterator[None]:
+    """Unseal if need be and connect, with `seal` kept out meanwhile: once the block ends
+    the connection holds the file open, which `seal` sees and leaves alone."""
     with _locked(vault):
-        if vault.exists():
-            return
-        unseal_file(sealed, vault, _key_for(sealed))
-        _marker(vault).write_text(json.dumps(_stamp(vault)))
+        ensure_working_copy(vault)
+        yield
+
+
+def _open_by_any_process(vault: Path) -> list[int]:
+    """PIDs that hold the working copy (or its WAL) open, from /proc: a DuckDB connection
+    keeps its file open for as long as it lives."""
+    targets = {str(vault.resolve()), str(vault.resolve()) + ".wal"}
+    holders = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in targets for fd in (proc / "fd").iterdir()):
+                holders.append(int(proc.name))
+        except OSError:  # gone, or not ours to look at
+            continue
+    return holders
 
 
 def seal(vault: Path | None = None) -> str | None:
@@ -142,15 +184,33 @@ def seal(vault: Path | None = None) -> str | None:
     if not vault.exists():
         return None
     with _locked(vault):
-        if vault.with_name(vault.name + ".wal").exists():
-            duckdb.connect(str(vault)).close()  # replays and checkpoints what a killed writer left
+        if not vault.exists():
+            return None
+        if _open_by_any_process(vault):
+            return "in use"
+        wal = vault.with_name(vault.name + ".wal")
+        if wal.exists():  # what a killed writer left: replayed, then written into the file
+            with duckdb.connect(str(vault)) as con:
+                con.execute("CHECKPOINT")
+            if wal.exists():
+                raise SealError(f"{wal} is still there after a checkpoint: the vault was left unsealed")
         marker, sealed = _marker(vault), sealed_path(vault)
         unchanged = sealed.exists() and marker.exists() and json.loads(marker.read_text()) == _stamp(vault)
         if not unchanged:
-            seal_file(vault, sealed, vault_key(create=True))
+            seal_file(vault, sealed, _sealing_key(vault))
+            _sync_folder(vault.parent)
         vault.unlink()
         marker.unlink(missing_ok=True)
     return "unchanged" if unchanged else "sealed"
+
+
+def _sync_folder(folder: Path) -> None:
+    """The renames in `folder` on disk before what depends on them (a key's rename)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def unsealed_working_copy(vault: Path | None = None) -> Path | None:
@@ -176,20 +236,25 @@ def rotate_key() -> str:
     if not vault.exists() and not sealed.exists():
         raise SealError(f"there is no vault at {vault} to re-seal")
     old_path, new_path, home = key_path(), next_key_path(), paths.sleds_home()
-    new_path.unlink(missing_ok=True)  # a rotation cut before the vault was re-sealed: start again
-    new = write_new_key(new_path, home)
+    # a rotation that was cut is finished with the key it began, never begun again: part
+    # of what it re-sealed may already be under that key alone
+    new = read_key(new_path, home) if new_path.exists() else write_new_key(new_path, home)
+    _sync_folder(new_path.parent)
     for secret in _sealed_secrets():  # a cut rotation leaves some under each key: unseal_secret takes either
-        seal_bytes(unseal_secret(secret), secret, new)
+        if sealed_key_id(secret) != key_id(new):
+            seal_bytes(unseal_secret(secret), secret, new)
     with _locked(vault):
         if vault.exists():
             seal_file(vault, sealed, new)  # the working copy is the newest state
-        else:
+        elif sealed_key_id(sealed) != key_id(new):
             scratch = vault.with_name(".rotating." + vault.name)
             try:
                 unseal_file(sealed, scratch, _key_for(sealed))
                 seal_file(scratch, sealed, new)
             finally:
                 scratch.unlink(missing_ok=True)
+        _sync_folder(vault.parent)
         _marker(vault).unlink(missing_ok=True)
         new_path.replace(old_path)
+        _sync_folder(old_path.parent)
     return f"the vault is sealed under a new key (id {key_id(new).hex()}) at {old_path}"
