@@ -249,14 +249,17 @@ def test_values_of_a_quarantined_row_whose_layout_is_in_doubt_stay_in_the_vault(
     rows = [dict(r) for r in templates["ps_enrollment"]]
     rows[1] = shifted(rows[1], "ps_enrollment")
     rows[2]["county_of_residence"] = "987-65-4321"
+    # a birthdate where the term start belongs: a valid date, failing only a date-order rule
+    swapped = dict(rows[0], institution_student_number="S900000001", term_start_date=rows[0]["birthdate"])
+    rows.append(swapped)
     report = run_case(tmp_path, "ps_enrollment", rows)
-    assert (report.rows_read, report.rows_quarantined) == (3, 2) and report.balanced, report.failures_by_rule
+    assert (report.rows_read, report.rows_quarantined) == (4, 3) and report.balanced, report.failures_by_rule
     assert any("county_of_residence" in r for r in report.failures_by_rule)
     wh = duckdb.connect(str(paths.warehouse_path()), read_only=True)
     reasons = wh.execute(
         "select source_row, count(*), count(value) from ingest.quarantine_reasons group by 1"
     ).fetchall()
-    assert sorted(r[0] for r in reasons) == [2, 3] and all(n > 0 and with_value == 0 for _, n, with_value in reasons)
+    assert sorted(r[0] for r in reasons) == [2, 3, 4] and all(n > 0 and with_value == 0 for _, n, with_value in reasons)
     values = pii_values(templates["ps_enrollment"]) | {"987-65-4321"}
     wh.close()
     assert pii_outside_vault(sleds_home, values) == []
@@ -269,6 +272,8 @@ def test_values_of_a_quarantined_row_whose_layout_is_in_doubt_stay_in_the_vault(
         "select county_of_residence, institution_code from raw.ps_enrollment_quarantine where source_row = 3"
     ).fetchone()
     assert county is None and institution == rows[2]["institution_code"]
+    term_start = wh.execute("select term_start_date from raw.ps_enrollment_quarantine where source_row = 4").fetchone()
+    assert term_start == (None,)  # the birthdate it held stays in the vault
     wh.close()
     vault = duckdb.connect(str(paths.vault_path()), read_only=True)
     assert vault.execute(

@@ -81,6 +81,12 @@ def purge_destroyed(registry: Registry, warehouse: Path, vault: Path, landing: P
     return report
 
 
+# a row is the institution's if it says so, or if it came in the institution's own file
+# (docs/feeds.md: ..._<code>_FY<yyyy>...): a quarantined row may carry a garbled or, in
+# the warehouse, a withheld institution_code, and must go all the same
+_OF_INSTITUTION = "(institution_code = ? OR contains(source_file, ?))"
+
+
 def _purge_institution(con, institution: str) -> dict[str, int]:
     deleted: dict[str, int] = {}
     con.execute("CREATE OR REPLACE TEMP TABLE doomed (feed VARCHAR, record_token UUID)")
@@ -88,8 +94,8 @@ def _purge_institution(con, institution: str) -> dict[str, int]:
         for table in (feed, f"{feed}_quarantine"):
             if _exists(con, "wh", "raw", table):
                 con.execute(
-                    f"INSERT INTO doomed SELECT ?, record_token FROM wh.raw.{table} WHERE institution_code = ?",
-                    [feed, institution],
+                    f"INSERT INTO doomed SELECT ?, record_token FROM wh.raw.{table} WHERE {_OF_INSTITUTION}",
+                    [feed, institution, f"_{institution}_FY"],
                 )
     # the warehouse withholds doubtful values of quarantined rows (institution_code
     # among them): the vault's copy of those rows names the institution
@@ -97,8 +103,8 @@ def _purge_institution(con, institution: str) -> dict[str, int]:
         if _exists(con, "vault", "landing", f"{feed}_quarantine"):
             con.execute(
                 f"INSERT INTO doomed SELECT ?, record_token FROM vault.landing.{feed}_quarantine "
-                "WHERE institution_code = ?",
-                [feed, institution],
+                f"WHERE {_OF_INSTITUTION}",
+                [feed, institution, f"_{institution}_FY"],
             )
     # vault first: PII is what destruction is about; a crash after it leaves only
     # research-ID rows, which the next run's purge deletes

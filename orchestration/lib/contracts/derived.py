@@ -56,6 +56,38 @@ for _feed in ("ps_enrollment", "ps_awards"):
 DERIVED["ps_enrollment"]["_file_term_season"] = _from_file("_FY[0-9]{4}_(SU|FA|WI|SP)[.]")
 
 
+# the delivered columns each derived column is computed from: a rule failing on a
+# derived column puts those in doubt (ingest withholds them from the warehouse copy of a
+# quarantined row); the `_file_*` columns come from the path, not from the row
+DERIVED_FROM = {
+    "msds": {
+        "_school_year_start": ("school_year",),
+        "_school_year_end": ("school_year",),
+        "_age_at_school_year_start": ("date_of_birth", "school_year"),
+        "_age_grade_gap": ("date_of_birth", "school_year", "grade"),
+    },
+    "ps_enrollment": {
+        "_fiscal_year_start": ("fiscal_year",),
+        "_fiscal_year_end": ("fiscal_year",),
+        "_age_at_reference_date": ("birthdate", "term_start_date"),
+    },
+    "ps_awards": {
+        "_fiscal_year_start": ("fiscal_year",),
+        "_fiscal_year_end": ("fiscal_year",),
+        "_age_at_reference_date": ("birthdate", "award_date"),
+    },
+}
+
+
+def source_columns(feed: str, column: str) -> tuple[str, ...]:
+    """The delivered columns behind `column` (itself, unless it is derived)."""
+    if not column.startswith("_"):
+        return (column,)
+    if column.startswith("_file_"):
+        return ()
+    return DERIVED_FROM[feed][column]  # KeyError: a derived column without its sources written down
+
+
 def derived_select(feed: str) -> str:
     """`*, <expr> as _name, ...` for a SELECT over the staged rows."""
     return ", ".join(["*"] + [f"{expr} as {name}" for name, expr in DERIVED[feed].items()])

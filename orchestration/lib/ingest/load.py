@@ -12,11 +12,12 @@ For every partition:
    then drop the vault's superseded rows.
 
 A quarantined row's values are not all trusted to be what their column says: a value
-that failed its column's form (a code list, a pattern, a date format, a length or a
-range) may be anything, a name or an SSN included, and a row failing the form of two
-or more columns is most likely shifted, so none of its values is where the header
-says. The warehouse copy of a quarantined row therefore withholds (NULL) every value
-that failed its form, and every value of a row whose layout is in doubt; reasons
+a failing rule read may be anything (a name in a code column, a birthdate where the
+term start belongs), and a row failing the form (a code list, a pattern, a date format,
+a length or a range) of two or more columns is most likely shifted, so none of its
+values is where the header says. The warehouse copy of a quarantined row therefore
+withholds (NULL) every value a failing rule read (the sources of a derived column
+included), and every value of a row whose layout is in doubt; reasons
 name the rule and the column, never the value. The vault keeps the row as delivered
 (`landing.<feed>_quarantine`) for the vault-side tools.
 
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.lib.contracts.derived import derived_select
+from orchestration.lib.contracts.derived import derived_select, source_columns
 from orchestration.lib.contracts.sql import partition_failures_sql, row_failures_sql
 from orchestration.lib.contracts.suites import load_rules, suite_sha
 from orchestration.lib.faults import fault_point
@@ -197,12 +198,18 @@ def _replace_in_warehouse(con, feed, key, report, rules, public, pii) -> None:
     ]
     con.execute("CREATE TEMP TABLE rule_names (rule_index INTEGER, rule VARCHAR, column_name VARCHAR, form BOOLEAN)")
     con.executemany("INSERT INTO rule_names VALUES (?, ?, ?, ?)", rule_rows)
-    # per quarantined row: the columns whose value failed its form, and whether the
-    # layout is in doubt (two or more such columns); see the module docstring
+    # every delivered column a rule reads (a derived column's sources included)
+    read_by = [(r.index, src) for r in rules for c in r.columns for src in source_columns(feed, c)]
+    con.execute("CREATE TEMP TABLE rule_columns (rule_index INTEGER, column_name VARCHAR)")
+    con.executemany("INSERT INTO rule_columns VALUES (?, ?)", read_by or [(-1, "")])
+    # per quarantined row: the columns any failing rule read (their values are in doubt),
+    # and whether the layout is in doubt (two or more columns off their form); see the
+    # module docstring
     con.execute(
-        "CREATE TEMP TABLE withheld AS SELECT f.source_file, f.source_row, list(DISTINCT n.column_name) AS columns, "
-        f"count(DISTINCT n.column_name) >= {LAYOUT_DOUBT_COLUMNS} AS layout_in_doubt "
-        "FROM failures f JOIN rule_names n USING (rule_index) WHERE n.form GROUP BY f.source_file, f.source_row"
+        "CREATE TEMP TABLE withheld AS SELECT f.source_file, f.source_row, list(DISTINCT c.column_name) AS columns, "
+        f"count(DISTINCT n.column_name) FILTER (WHERE n.form) >= {LAYOUT_DOUBT_COLUMNS} AS layout_in_doubt "
+        "FROM failures f JOIN rule_names n USING (rule_index) LEFT JOIN rule_columns c USING (rule_index) "
+        "GROUP BY f.source_file, f.source_row"
     )
     kept = ", ".join(
         f"CASE WHEN w.layout_in_doubt OR list_contains(w.columns, '{c}') THEN NULL ELSE i.{_q(c)} END AS {_q(c)}"
