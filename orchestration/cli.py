@@ -65,6 +65,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             "the next `sleds build` keeps every partition already loaded and redoes the rest"
         )
         _activity("build_interrupted", {"landing": str(landing), "run_id": getattr(exc, "run_id", None)})
+        from orchestration.lib.build_runner import stop_descendants
+
+        stop_descendants()  # dbt runs in a child: SIGTERM to this process alone would leave it writing
         sys.stderr.flush()
         # the run's thread may be inside a DuckDB write: end here rather than wait for it
         # (an interrupted write is rolled back when the file is next opened)
@@ -217,12 +220,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     from orchestration.lib.governance.access import AccessRefused
     from orchestration.lib.governance.extract import ExtractError, write_extract
-    from orchestration.lib.identity.project_ids import ProjectKeyError, create_project_key, key_file
+    from orchestration.lib.identity.project_ids import ProjectKeyError, create_project_key, key_file, plain_key_file
 
     tables = [t for part in (args.tables or []) for t in part.split(",") if t] or None
     try:
         _authorize("extract", args.project)
-        if args.create_key and not key_file(args.project).exists():
+        if args.create_key and not key_file(args.project).exists() and not plain_key_file(args.project).exists():
             _authorize("extract --create-key", args.project)
             create_project_key(args.project)
             _activity("project_key_created", {"project": args.project})

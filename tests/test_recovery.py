@@ -37,6 +37,19 @@ def test_an_owner_is_alive_while_its_process_runs_and_gone_after():
     assert owner_state("not an owner") == "unknown"
 
 
+def test_an_interrupted_build_stops_every_process_below_it():
+    """dbt runs in a child of the build: an interrupt must not leave it writing."""
+    from orchestration.lib.build_runner import descendants, stop_descendants
+
+    shell = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"])  # ignores SIGTERM, as a stuck child may
+    time.sleep(0.3)
+    below = descendants()
+    assert shell.pid in below and len(below) >= 2
+    stop_descendants(grace_s=0.5)
+    shell.wait(timeout=5)
+    assert [p for p in below if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"] == []
+
+
 def test_leftovers_are_put_back_or_removed_and_dagster_storage_is_left_alone(tmp_path):
     home = tmp_path / "home"
     releases = home / "releases"

@@ -205,3 +205,16 @@ def test_a_project_key_is_sealed_with_the_vault_key(tmp_path, monkeypatch):
     with pytest.raises(ProjectKeyError, match="cannot be unsealed") as err:
         load_project_key("P1")
     assert key.hex() not in str(err.value)
+
+
+def test_an_older_plain_project_key_is_sealed_in_place_not_replaced(tmp_path, monkeypatch):
+    from orchestration.lib.identity.project_ids import plain_key_file
+
+    monkeypatch.setenv("SLEDS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLEDS_VAULT_KEY_FILE", str(tmp_path / "keys" / "vault.key"))
+    plain = plain_key_file("P2")
+    plain.parent.mkdir(parents=True)
+    plain.write_text("ab" * 32 + "\n")
+    assert load_project_key("P2") == bytes.fromhex("ab" * 32)
+    assert not plain.exists() and key_file("P2").exists() and b"abab" not in key_file("P2").read_bytes()
+    assert load_project_key("P2") == bytes.fromhex("ab" * 32)  # the same project IDs as before

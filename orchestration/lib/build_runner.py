@@ -7,6 +7,7 @@ long build shows where it is without Dagster's verbose console log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -75,22 +76,63 @@ def run_with_progress(
     return outcome
 
 
-def process_tree_rss() -> int:
-    """Resident memory of this process and every process below it (dbt runs in a
-    child), in bytes; 0 where /proc is not there."""
-    total, seen = 0, set()
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            out.extend(int(c) for c in f.read().split())
+    return out
+
+
+def descendants() -> list[int]:
+    """Every process below this one (dbt runs in a child), from /proc."""
+    seen: list[int] = []
     todo = [os.getpid()]
     while todo:
         pid = todo.pop()
-        if pid in seen:
+        try:
+            kids = [c for c in _children(pid) if c not in seen]
+        except (OSError, ValueError):
             continue
-        seen.add(pid)
+        seen.extend(kids)
+        todo.extend(kids)
+    return seen
+
+
+def stop_descendants(grace_s: float = 5.0) -> None:
+    """SIGTERM to every process below this one, SIGKILL to those still there after
+    `grace_s`: an interrupted build must not leave dbt writing the warehouse."""
+    import signal
+
+    pids = descendants()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def process_tree_rss() -> int:
+    """Resident memory of this process and every process below it (dbt runs in a
+    child), in bytes; 0 where /proc is not there."""
+    total = 0
+    for pid in [os.getpid(), *descendants()]:
         try:
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
         except (OSError, ValueError):
             continue
     return total

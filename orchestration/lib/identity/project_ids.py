@@ -96,8 +96,11 @@ def load_project_key(project: str) -> bytes:
             raise ProjectKeyError(f"the key of project {project!r} cannot be unsealed: {exc}") from None
         return _decode(text, str(path))
     plain = plain_key_file(project)
-    if plain.exists():
-        return _decode(plain.read_text(encoding="utf-8"), str(plain))
+    if plain.exists():  # written by an older version: sealed now, the same key
+        key = _decode(plain.read_text(encoding="utf-8"), str(plain))
+        seal_secret(plain.read_text(encoding="utf-8").strip().encode("utf-8"), path)
+        plain.unlink()
+        return key
     raise ProjectKeyError(
         f"no key for project {project!r}: set the environment variable {var} or create one "
         f"(`sleds extract --project {project} --create-key ...`, which writes {path})"
@@ -112,6 +115,8 @@ def create_project_key(project: str, *, replace: bool = False) -> Path:
     path = key_file(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
+    if plain_key_file(project).exists():
+        load_project_key(project)  # an older plain key is sealed in place, never silently replaced
     if path.exists():
         if not replace:
             raise ProjectKeyError(f"{path} exists; rotate it with replace=True")

@@ -74,6 +74,12 @@ def _walk(folder: Path, landing: Path, skipped: list[Skipped]):
             yield path
 
 
+def _unhidden(rel: str) -> str:
+    """The path without a leading dot on its file name (a hidden copy of a delivery)."""
+    head, _, name = rel.rpartition("/")
+    return f"{head}/{name.lstrip('.')}" if head else name.lstrip(".")
+
+
 def _rel(path: Path, landing: Path) -> str:
     return path.relative_to(landing).as_posix()
 
@@ -104,11 +110,14 @@ def discover(landing: Path, feed: str) -> list[LandingFile]:
             found.append(LandingFile(feed, path, rel, match.groupdict()))
         else:
             misnamed.append(rel)
-    unreadable = [s for s in skipped if s.why.startswith("unreadable")]
+    # a link, hidden or special file named like a delivery would shrink its partition on
+    # the next load (its rows deleted, the rest reloaded): stop rather than skip it
+    unreadable = [s for s in skipped if s.why.startswith("unreadable") or pattern.match(_unhidden(s.path))]
     if unreadable:
         raise LandingError(
-            f"{len(unreadable)} entr{'y' if len(unreadable) == 1 else 'ies'} under {root} cannot be read, e.g. "
-            f"{unreadable[0].path} ({unreadable[0].why}): fix the permissions and rerun; nothing was loaded"
+            f"{len(unreadable)} entr{'y' if len(unreadable) == 1 else 'ies'} under {root} cannot be loaded, e.g. "
+            f"{unreadable[0].path} ({unreadable[0].why}): a delivery must be a readable regular file in the "
+            "landing folder; fix it and rerun, nothing was loaded"
         )
     if misnamed:
         raise LandingError(
