@@ -47,7 +47,14 @@ def test_an_interrupted_build_stops_every_process_below_it():
     assert shell.pid in below and len(below) >= 2
     stop_descendants(grace_s=0.5)
     shell.wait(timeout=5)
-    assert [p for p in below if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"] == []
+
+    def alive() -> list[int]:
+        return [p for p in below if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+
+    deadline = time.monotonic() + 5  # a SIGKILL takes effect when the process is next scheduled
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive() == []
 
 
 def test_leftovers_are_put_back_or_removed_and_dagster_storage_is_left_alone(tmp_path):
