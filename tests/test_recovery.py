@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,23 +39,26 @@ def test_an_owner_is_alive_while_its_process_runs_and_gone_after():
 
 
 def test_an_interrupted_build_stops_every_process_below_it():
-    """dbt runs in a child of the build: an interrupt must not leave it writing."""
-    from orchestration.lib.build_runner import descendants, stop_descendants
-
-    shell = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"])  # ignores SIGTERM, as a stuck child may
-    time.sleep(0.3)
-    below = descendants()
-    assert shell.pid in below and len(below) >= 2
-    stop_descendants(grace_s=0.5)
-    shell.wait(timeout=5)
-
-    def alive() -> list[int]:
-        return [p for p in below if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
-
-    deadline = time.monotonic() + 5  # a SIGKILL takes effect when the process is next scheduled
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert alive() == []
+    """dbt runs in a child of the build: an interrupt must not leave it writing. (In a
+    process of its own: in pytest's, it would also stop pytest's own helpers.)"""
+    script = """
+import os, subprocess, sys, time
+from orchestration.lib.build_runner import descendants, stop_descendants
+shell = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & wait"])  # ignores SIGTERM, as a stuck child may
+time.sleep(0.3)
+below = descendants()
+stop_descendants(grace_s=0.5)
+shell.wait(timeout=5)
+alive = lambda: [p for p in below if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+deadline = time.monotonic() + 5  # a SIGKILL takes effect when the process is next scheduled
+while alive() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(len(below), shell.pid in below, alive())
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=subprocess_env(PYTHONPATH=str(Path.cwd())),
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    count, has_shell, alive = out.stdout.split(" ", 2)
+    assert int(count) >= 2 and has_shell == "True" and alive.strip() == "[]", out.stdout + out.stderr
 
 
 def test_leftovers_are_put_back_or_removed_and_dagster_storage_is_left_alone(tmp_path):
