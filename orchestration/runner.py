@@ -249,13 +249,10 @@ def _landing_report(landing: Path, planned, emit: Callable[[str], None]) -> None
 
     skipped = survey(landing)
     removed = removed_partitions(planned, paths.warehouse_path())
-    out = paths.sleds_home() / "reports" / "landing.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"landing": str(landing), "partitions": len(planned), "not_loaded": [vars(s) for s in skipped],
-           "removed_partitions": [{"feed": f, "partition": k} for f, k in removed]}  # fmt: skip
-    tmp = out.with_suffix(".partial")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(out)
+    out = _write_report("landing.json", {
+        "landing": str(landing), "partitions": len(planned), "not_loaded": [vars(s) for s in skipped],
+        "removed_partitions": [{"feed": f, "partition": k} for f, k in removed],
+    })  # fmt: skip
     for entry in skipped[:10]:
         emit(f"landing: not loaded: {entry.path}: {entry.why}")
     for feed, key in removed[:10]:
@@ -313,15 +310,22 @@ def _failure_text(ev) -> str:
 
 def _finish(result: BuildResult, began: float) -> BuildResult:
     result.seconds = round(time.monotonic() - began, 1)
-    out = paths.sleds_home() / "reports" / "build_steps.json"
+    _write_report("build_steps.json", {
+        "success": result.success, "seconds": result.seconds, "partitions_loaded": result.partitions_loaded,
+        "message": result.message, "materialized": result.materialized, "steps": result.steps,
+    })  # fmt: skip
+    _write_log_head(result)
+    return result
+
+
+def _write_report(name: str, doc: dict) -> Path:
+    """SLEDS_HOME/reports/<name>, written aside and renamed into place."""
+    out = paths.sleds_home() / "reports" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"success": result.success, "seconds": result.seconds, "partitions_loaded": result.partitions_loaded,
-           "message": result.message, "materialized": result.materialized, "steps": result.steps}  # fmt: skip
     tmp = out.with_suffix(".partial")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(out)
-    _write_log_head(result)
-    return result
+    return out
 
 
 def _write_log_head(result: BuildResult) -> None:

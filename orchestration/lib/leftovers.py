@@ -22,7 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.lib import paths, vault_at_rest
+from orchestration.lib import paths, storage, vault_at_rest
 
 _OLD = re.compile(r"^\.old-(?P<name>.+)-[0-9a-f]{8}$")
 _SKIPPED = {"dagster", "demo"}  # Dagster's own storage; the generated feeds (a landing folder)
@@ -68,7 +68,7 @@ def find_leftovers(home: Path | None = None) -> list[Leftover]:
     working_copy = vault_at_rest.unsealed_working_copy(paths.vault_path(home))
     if working_copy is not None:
         found.append(Leftover(working_copy, "seal", "the vault's working copy, left unsealed by a stopped build"))
-    for spill in (paths.spill_dir(home), paths.vault_path(home).parent / "tmp"):
+    for spill in (paths.spill_dir(home), storage.vault_spill_dir(paths.vault_path(home))):
         if spill.is_dir():
             why = "a DuckDB spill file of a process that ended"
             found += [Leftover(p, "remove", why) for p in sorted(spill.iterdir())]

@@ -225,7 +225,9 @@ def warehouse_with_vault(
         if access == "write":
             path.parent.mkdir(parents=True, exist_ok=True)
     config = bounded_config(Path(home) if home is not None else warehouse.parent)
-    config["temp_directory"] = str(vault_spill_dir(vault))  # what spills holds PII: under vault/, 0700
+    spill = vault_spill_dir(vault)  # what spills holds PII: under vault/, 0700
+    spill.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config["temp_directory"] = str(spill)
     with vault_at_rest.opening(vault):
         return _in_memory(
             [(warehouse, WAREHOUSE_ALIAS, warehouse_access == "read"), (vault, VAULT_ALIAS, vault_access == "read")],
@@ -234,9 +236,8 @@ def warehouse_with_vault(
 
 
 def vault_spill_dir(vault: Path) -> Path:
-    folder = Path(vault).parent / "tmp"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
+    """Where connections that attach the vault spill: inside the vault's own folder."""
+    return Path(vault).parent / "tmp"
 
 
 def vault(path: Path | None = None, *, access: Access = "read") -> duckdb.DuckDBPyConnection:

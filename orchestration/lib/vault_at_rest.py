@@ -78,17 +78,24 @@ def vault_key(*, create: bool) -> bytes:
     return read_key(path, home)
 
 
-def _key_for(sealed: Path) -> bytes:
-    """The key `sealed` was sealed with: the current one or, when a rotation was cut after
-    the vault was re-sealed but before the new key took the old one's place, the new one
-    (the rotation is then finished here)."""
+def _matching_key(sealed: Path) -> tuple[bytes, bool]:
+    """The key `sealed` was sealed with, and whether it is the next one (a rotation cut
+    before the new key took the old one's place); the current key when neither fits
+    (unsealing then says which key it needs)."""
     home = paths.sleds_home()
     key = read_key(key_path(), home)
     if sealed_key_id(sealed) != key_id(key) and next_key_path().exists():
         new = read_key(next_key_path(), home)
         if sealed_key_id(sealed) == key_id(new):
-            next_key_path().replace(key_path())
-            return new
+            return new, True
+    return key, False
+
+
+def _key_for(sealed: Path) -> bytes:
+    """The vault's key; found under the next key, the vault finishes the cut rotation here."""
+    key, is_next = _matching_key(sealed)
+    if is_next:
+        next_key_path().replace(key_path())
     return key
 
 
@@ -119,13 +126,9 @@ def seal_secret(data: bytes, path: Path) -> None:
 
 
 def unseal_secret(path: Path) -> bytes:
-    """A sealed secret, with the current key or, mid-rotation, the next one."""
-    home = paths.sleds_home()
-    keys = [read_key(key_path(), home)]
-    if next_key_path().exists():
-        keys.append(read_key(next_key_path(), home))
-    wanted = sealed_key_id(path)
-    return unseal_bytes(path, next((k for k in keys if key_id(k) == wanted), keys[0]))
+    """A sealed secret, with the current key or, mid-rotation, the next one (only the
+    vault's own unseal finishes a rotation: the secrets are re-sealed before it)."""
+    return unseal_bytes(path, _matching_key(path)[0])
 
 
 def _sealed_secrets() -> list[Path]:

@@ -21,14 +21,21 @@ class PlannedPartition:
     files_sha: str = ""  # of the partition's files and their hashes: what a load of them is
 
 
+def _has_ledger(con) -> bool:
+    """Whether the warehouse has its ingest ledger yet (not before the first load)."""
+    return (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
+        ).fetchone()[0]
+        > 0
+    )
+
+
 def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
     loaded: dict[tuple[str, str], dict] = {}
     if warehouse.exists():
         with storage.warehouse(warehouse, read_only=True) as con:
-            exists = con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
-            ).fetchone()[0]
-            if exists:
+            if _has_ledger(con):
                 for feed, key, files, sha in con.execute(
                     "SELECT feed, partition_key, arg_max(files, loaded_at), arg_max(suite_sha, loaded_at) "
                     "FROM ingest.partition_loads GROUP BY ALL"
@@ -57,11 +64,8 @@ def removed_partitions(planned: list[PlannedPartition], warehouse: Path) -> list
     if not warehouse.exists():
         return []
     with storage.warehouse(warehouse, read_only=True) as con:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ingest' AND table_name = 'partition_loads'"
-        ).fetchone()[0]
         query = "SELECT DISTINCT feed, partition_key FROM ingest.partition_loads"
-        loaded = con.execute(query).fetchall() if exists else []
+        loaded = con.execute(query).fetchall() if _has_ledger(con) else []
     present = {(p.feed, p.key) for p in planned}
     return sorted((feed, key) for feed, key in loaded if (feed, key) not in present)
 
