@@ -1,11 +1,15 @@
 """Load a feed's suite (expectations/<feed>.json) into Great Expectations objects.
 
-The suite files are plain GX 1.x suite JSON that a steward edits, with two
-conventions: `value_set: {"$code_set": name, "not_applicable": bool}` is filled
-from seeds/code_sets.csv (so a code is added once, in the seed), and each
-expectation's `meta` carries `rule` (the quarantine reason people read) and
-`scope` ("row": evaluated chunk by chunk in GX; "partition": needs every row of
-the partition at once, e.g. uniqueness).
+The suite files are plain GX 1.x suite JSON that a steward edits and that stock
+Great Expectations runs unchanged. Two conventions live in `meta`, which GX keeps
+but never reads:
+- `meta.code_set` (+ `meta.not_applicable`) names the seeds/code_sets.csv code set a
+  value-in-set rule's `value_set` is rendered from (`python -m tools.gx_suites`), so a
+  code is added once, in the seed; a suite whose list differs from its seed is refused
+  with the command that renders it (never run against a stale list);
+- `meta.rule` is the quarantine reason people read and `meta.scope` is "row"
+  (evaluated chunk by chunk) or "partition" (needs every row of the partition at once,
+  e.g. uniqueness).
 """
 
 from __future__ import annotations
@@ -55,16 +59,63 @@ def suite_sha(feed: str, directory: Path = EXPECTATIONS_DIR) -> str:
     return sha256_bytes(suite_path(feed, directory).read_bytes(), (SEEDS_DIR / "code_sets.csv").read_bytes())
 
 
-def _resolve(kwargs: dict, where: str) -> dict:
-    kwargs = copy.deepcopy(kwargs)
+RENDER_COMMAND = "python -m tools.gx_suites (make suites)"
+
+
+def code_set_values(name: str, not_applicable: bool, where: str) -> list[str]:
+    """The value_set a rule naming code set `name` must hold: the seed's codes, sorted,
+    plus the Not Applicable marker where the element allows it."""
+    sets = code_sets()
+    if name not in sets:
+        raise SuiteError(f"{where}: meta.code_set names {name!r}, which is not in seeds/code_sets.csv")
+    return sorted(sets[name]) + ([NOT_APPLICABLE] if not_applicable else [])
+
+
+def _checked_kwargs(kwargs: dict, meta: dict, where: str) -> dict:
     vs = kwargs.get("value_set")
-    if isinstance(vs, dict):
-        name = vs.get("$code_set")
-        sets = code_sets()
-        if name not in sets:
-            raise SuiteError(f"{where}: value_set names code set {name!r}, which is not in seeds/code_sets.csv")
-        kwargs["value_set"] = sorted(sets[name]) + ([NOT_APPLICABLE] if vs.get("not_applicable") else [])
-    return kwargs
+    if isinstance(vs, dict):  # the indirection GX cannot read: every row would fail in stock GX
+        raise SuiteError(
+            f"{where}: value_set must be a list that stock Great Expectations can run; name the code set in "
+            f"meta.code_set and render the list with {RENDER_COMMAND}"
+        )
+    if "code_set" in meta:
+        expected = code_set_values(meta["code_set"], bool(meta.get("not_applicable")), where)
+        if vs != expected:
+            raise SuiteError(
+                f"{where}: value_set is not seeds/code_sets.csv code set {meta['code_set']!r} "
+                f"(the seed changed or the list was edited by hand): run {RENDER_COMMAND}"
+            )
+    return copy.deepcopy(kwargs)
+
+
+def rendered_suite(doc: dict, where: str) -> dict:
+    """`doc` with every meta.code_set rule's value_set rendered from the seed."""
+    doc = copy.deepcopy(doc)
+    for i, e in enumerate(doc.get("expectations", [])):
+        meta = e.get("meta") or {}
+        if "code_set" in meta:
+            at = f"{where} expectation #{i + 1} ({e.get('type')})"
+            e["kwargs"]["value_set"] = code_set_values(meta["code_set"], bool(meta.get("not_applicable")), at)
+    return doc
+
+
+def suite_text(doc: dict) -> str:
+    """A suite as its file holds it: indented JSON with each value_set on one line, so a
+    steward reads one line per code list and a seed change is a one-line diff."""
+    lists = {}
+
+    def placeholder(e: dict) -> dict:
+        if isinstance(e.get("kwargs", {}).get("value_set"), list):
+            key = f"@@value_set_{len(lists)}@@"
+            lists[key] = json.dumps(e["kwargs"]["value_set"], ensure_ascii=False)
+            e = {**e, "kwargs": {**e["kwargs"], "value_set": key}}
+        return e
+
+    shown = {**doc, "expectations": [placeholder(e) for e in doc.get("expectations", [])]}
+    text = json.dumps(shown, indent=2, ensure_ascii=False) + "\n"
+    for key, value in lists.items():
+        text = text.replace(f'"{key}"', value)
+    return text
 
 
 @cache
@@ -85,7 +136,9 @@ def load_rules(feed: str, directory: Path = EXPECTATIONS_DIR) -> tuple[Rule, ...
         scope = meta.get("scope", "row")
         if scope not in ("row", "partition"):
             raise SuiteError(f"{where}: meta.scope must be 'row' or 'partition', not {scope!r}")
-        rules.append(Rule(i, e["type"], _resolve(e["kwargs"], where), meta.get("rule") or e["type"], scope))
+        rules.append(
+            Rule(i, e["type"], _checked_kwargs(e["kwargs"], meta, where), meta.get("rule") or e["type"], scope)
+        )
     return tuple(rules)
 
 
