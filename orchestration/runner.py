@@ -43,6 +43,7 @@ class BuildResult:
     partitions_planned: int = 0
     partitions_loaded: int = 0
     materialized: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # "asset:check" of every check evaluated
     steps: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -179,9 +180,12 @@ def _downstream_of(feeds, job, defs, dagster, config, began, emit, poll_interval
 
     graph = defs.resolve_asset_graph()
     total = len(job.asset_layer.selected_asset_keys)
-    keys = sorted(affected_assets(set(feeds)).resolve(graph) & job.asset_layer.selected_asset_keys)
+    affected = affected_assets(set(feeds))
+    keys = sorted(affected.resolve(graph) & job.asset_layer.selected_asset_keys)
     emit(f"[{time.monotonic() - began:7.1f}s] downstream of {', '.join(feeds)}: {len(keys)} of {total} assets")
-    outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=keys)
+    # with the changed feeds' raw re-checks (engines_agree), which gate what they feed
+    outcome = _run_job(job, dagster, config, None, began, emit, poll_interval, result, asset_selection=keys,
+                       check_selection=affected.resolve_checks(graph))  # fmt: skip
     if not outcome.success:
         return outcome
     moved = sorted(f for f, n in latest_changes_by_feed(paths.warehouse_path()).items() if f not in feeds and n != 0)
@@ -343,10 +347,23 @@ def _write_log_head(result: BuildResult) -> None:
         result.message += "\nwarning: the governance logs do not verify: run `sleds audit --verify`"
 
 
-def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult, asset_selection=None):
+def _run_job(
+    job, dagster, run_config, tags, began, emit, poll_interval, result: BuildResult, asset_selection=None,
+    check_selection=(),
+):  # fmt: skip
     """Execute a job in process, one terminal line per step, materialization, check
-    and ingested partition; dbt's own output goes to SLEDS_HOME/logs."""
+    and ingested partition; dbt's own output goes to SLEDS_HOME/logs. With
+    `asset_selection`, only those assets run, with their own checks and those of
+    `check_selection` the job holds (a check on an asset outside the run, such as a raw
+    asset's re-check, is not one of the selected assets' own)."""
     import dagster as dg
+
+    if asset_selection is not None:
+        held = job.asset_layer.asset_graph.asset_check_keys
+        selected = set(asset_selection)
+        checks = {c for c in held if c.asset_key in selected} | (set(check_selection) & held)
+        # execute_in_process takes assets only: a subset job carries the checks too
+        job, asset_selection = job.get_subset(asset_selection=selected, asset_check_selection=checks), None
 
     from orchestration.lib.build_runner import StepClock, StepLine, run_with_progress
     from orchestration.recovery import cancel_run, owner_tags
@@ -438,6 +455,7 @@ def _run_job(job, dagster, run_config, tags, began, emit, poll_interval, result:
             sys.stdout = terminal
     result.steps.extend(clock.timings(run_wall_s=time.time() - run_began))
     result.materialized.extend(outcome.materialized)
+    result.checked.extend(outcome.checked)
     if outcome.error is not None:
         emit(f"run {run_id} crashed: {outcome.error!r}")
     for failure in outcome.failures:

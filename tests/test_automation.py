@@ -11,11 +11,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from orchestration.defs.ingest import recheck_check_key
 from tests.conftest import copy_home
 
 
 def _requested(result) -> set[dg.AssetKey]:
     return {key for key, n in result._requested_partitions_by_asset_key.items() if n}
+
+
+def _requested_checks(result) -> set[dg.AssetCheckKey]:
+    return {s.key for s in result._requested_subsets if isinstance(s.key, dg.AssetCheckKey) and not s.is_empty}
 
 
 @pytest.mark.integration
@@ -79,12 +84,16 @@ def test_a_file_dropped_into_the_landing_folder_is_loaded_and_its_descendants_bu
     raw = dg.AssetKey(["raw", "msds"])
     descendants = dg.AssetSelection.assets(raw).downstream(include_self=False).resolve(graph)
     assert _requested(due) == descendants
-    # ... which, materialized as the daemon would, leaves nothing due
-    built = defs.resolve_job_def("marts").execute_in_process(
-        instance=instance, asset_selection=sorted(descendants), raise_on_error=False,
-        run_config={"ops": {"governance__purges": {"config": {"landing": str(landing)}}}},
-    )  # fmt: skip
+    # ... and the raw asset's blocking re-check, which the descendants wait for
+    assert _requested_checks(due) == {recheck_check_key("msds")}
+    # ... which, run as the daemon would (the assets with their own checks, and the re-check), leaves nothing due
+    job = defs.resolve_job_def("marts")
+    own = {c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in descendants}
+    built = job.get_subset(
+        asset_selection=set(descendants), asset_check_selection=own | _requested_checks(due)
+    ).execute_in_process(instance=instance, raise_on_error=False)
     assert built.success
+    assert recheck_check_key("msds") in {e.asset_check_key for e in built.get_asset_check_evaluations()}
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=due.cursor)
     assert after.total_requested == 0
 

@@ -221,8 +221,13 @@ def test_builds_in_a_row_disclose_nothing_again_and_a_changed_srm_file_only_what
     assert any("downstream of msds: " in line for line in lines)
     rebuilt = set(changed.materialized)
     assert "marts/fct_k12_accountability_students" in rebuilt and "release/sleds_release" in rebuilt
-    assert not {"marts/fct_ps_enrollment", "staging/stg_ps__awards", "release/institution_marts",
-                "quality/ps_awards_contract_recheck"} & rebuilt, sorted(rebuilt)  # fmt: skip
+    assert not {"marts/fct_ps_enrollment", "staging/stg_ps__awards", "release/institution_marts"} & rebuilt, sorted(
+        rebuilt
+    )
+    # the K-12 feed's raw re-check ran again, the postsecondary feeds' did not
+    assert "raw/msds:engines_agree" in changed.checked and not any(c.startswith("raw/ps_") for c in changed.checked), (
+        changed.checked
+    )
     new = read_disclosures()[entries:]
     after = _release_folders(paths.releases_dir())
     differing = {recipient for recipient in folders if after.get(recipient) != folders[recipient]}
@@ -273,8 +278,9 @@ def test_a_registry_edit_rebuilds_what_the_agreements_decide_and_discloses_what_
     assert any("audit round 1: outsider reader: bounding" in line for line in working), working[-10:]
     rebuilt = set(edited.materialized)
     assert {"governance/agreements", "release_sleds/rel_sleds__ps_enrollment", "release/sleds_release"} <= rebuilt
-    assert not {"identity/research_ids", "marts/fct_k12_accountability_students", "staging/stg_msds__records",
-                "quality/msds_contract_recheck"} & rebuilt, sorted(rebuilt)  # fmt: skip
+    assert not {"identity/research_ids", "marts/fct_k12_accountability_students",
+                "staging/stg_msds__records"} & rebuilt, sorted(rebuilt)  # fmt: skip
+    assert not any(c.endswith(":engines_agree") for c in edited.checked), "no feed changed: no re-check"
     new = read_disclosures()[entries:]
     after = _release_folders(paths.releases_dir())
     differing = {recipient for recipient in folders if after.get(recipient) != folders[recipient]}

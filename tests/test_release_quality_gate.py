@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from orchestration.defs import quality
+from orchestration.defs.ingest import recheck_check_key
 from orchestration.lib import paths
 from orchestration.lib.governance.disclosure_log import disclosure_log_path, verify_chain
 from tests.conftest import copy_home
@@ -31,6 +32,15 @@ def _upstream_steps(plan, step_key: str) -> set[str]:
     return {h.step_key for i in step.step_inputs for h in i.get_step_output_handle_dependencies()}
 
 
+def _all_upstream_steps(plan, step_key: str) -> set[str]:
+    seen, todo = set(), [step_key]
+    while todo:
+        for up in _upstream_steps(plan, todo.pop()) - seen:
+            seen.add(up)
+            todo.append(up)
+    return seen
+
+
 def test_every_release_step_waits_for_the_blocking_checks_of_its_feeds():
     from dagster._core.execution.api import create_execution_plan
 
@@ -41,10 +51,12 @@ def test_every_release_step_waits_for_the_blocking_checks_of_its_feeds():
     for release in RELEASES:
         waits_for = _upstream_steps(plan, "__".join(release.path))
         for feed in quality.RELEASE_FEEDS[release]:
-            assert f"quality__{feed}_contract_recheck" in waits_for, (release, feed)
+            # the raw asset's re-check gates everything built from the feed, the releases through the models
+            assert f"{feed}_contract_recheck" in _all_upstream_steps(plan, "__".join(release.path)), (release, feed)
+            assert f"{feed}_contract_recheck" in _upstream_steps(plan, "sleds_dbt_models"), feed
             assert f"{feed}_records_reach_the_models" in waits_for, (release, feed)
             for key in (
-                dg.AssetCheckKey(quality.recheck_key(feed), quality.ENGINES_AGREE),
+                recheck_check_key(feed),
                 dg.AssetCheckKey(quality.reconciled_key(feed), quality.RECONCILED),
             ):
                 assert graph.get_check_spec(key).blocking, key
@@ -120,7 +132,7 @@ def test_a_failed_quality_check_writes_and_discloses_nothing(tiny_warehouse, tin
         lines = []
         disagreed = runner.build(landing, emit=lines.append)
     assert not disagreed.success and disagreed.exit_code == 1, lines[-20:]
-    line = _blocked(lines, "quality/ps_awards_contract_recheck:engines_agree")
+    line = _blocked(lines, "raw/ps_awards:engines_agree")
     assert all(r.to_user_string() in line for r in RELEASES), line
     assert "only GX: [('ps_awards_2020.csv', 7, 0)]" in line
     assert not {r.to_user_string() for r in RELEASES} & set(disagreed.materialized)

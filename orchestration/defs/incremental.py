@@ -22,6 +22,7 @@ import dagster as dg
 from dagster_dbt import build_dbt_asset_selection
 
 from orchestration.defs.governance import REGISTRY_KEYS
+from orchestration.defs.ingest import recheck_check_key
 from orchestration.defs.marts import sleds_dbt_models
 
 # each feed's dbt sources (the derived ages are computed from K-12 records only)
@@ -48,7 +49,6 @@ def affected_assets(feeds: set[str], *, identity: bool = True) -> dg.AssetSelect
     if unknown:
         raise ValueError(f"no dbt sources listed for feed(s) {sorted(unknown)} in FEED_SOURCES")
     keys = list(ALWAYS) if identity else []
-    keys += [dg.AssetKey(["quality", f"{feed}_contract_recheck"]) for feed in sorted(feeds)] if identity else []
     if "msds" in feeds and identity:
         keys.append(dg.AssetKey(["derived", "msds_record_ages"]))
     keys += RELEASES
@@ -57,7 +57,9 @@ def affected_assets(feeds: set[str], *, identity: bool = True) -> dg.AssetSelect
     models = build_dbt_asset_selection(
         [sleds_dbt_models], dbt_select=" ".join(s for feed in sorted(feeds) for s in FEED_SOURCES[feed])
     )
-    return dg.AssetSelection.assets(*keys) | models
+    checks = dg.AssetSelection.checks(*(recheck_check_key(f) for f in sorted(feeds))) if identity else None
+    selection = dg.AssetSelection.assets(*keys) | models
+    return selection | checks if checks is not None else selection
 
 
 def registry_assets() -> dg.AssetSelection:

@@ -1,21 +1,25 @@
 """Data quality: the checks every release and publication waits for.
 
-- each feed's Great Expectations re-check (`quality/<feed>_contract_recheck`, check
-  `engines_agree`): GX re-runs expectations/<feed>.json on a sample and must find exactly
-  the failures the SQL contract engine found;
+- each feed's Great Expectations re-check (check `engines_agree` on `raw/<feed>`): GX
+  re-runs expectations/<feed>.json on a sample and must find exactly the failures the SQL
+  contract engine found; it also leaves GX's own results and the Data Docs;
 - each feed's reconciliation (check `loaded_records_reach_the_models` on the feed's first
   model with research IDs): every loaded record has a research ID and reaches that model,
   or is the one duplicate the model keeps once.
 
-Both are blocking: `release/*` and `publish/*` depend on the checked assets (RELEASE_GATES),
-so a failed check skips them in the same run: nothing is written, nothing is disclosed, and
+Both are blocking: what is downstream of `raw/<feed>` (models, releases, publication) waits
+for its re-check, and `release/*` and `publish/*` depend on the reconciled models
+(release_gates), so a failed check skips them in the same run: nothing is written, nothing is disclosed, and
 the failure's one line names the check and the releases it held back."""
+
+from pathlib import Path
 
 import dagster as dg
 
 from orchestration.defs.automation import EAGER
-from orchestration.defs.ingest import WAREHOUSE_POOL
+from orchestration.defs.ingest import ENGINES_AGREE, WAREHOUSE_POOL
 from orchestration.lib import paths, storage
+from orchestration.lib.contracts import data_docs
 from orchestration.lib.contracts.recheck import recheck_feed
 from orchestration.lib.reference import FEEDS
 
@@ -26,7 +30,6 @@ PUBLIC_SUMMARIES = dg.AssetKey(["publish", "public_summaries"])
 # whose records each release holds: it waits for those feeds' checks
 RELEASE_FEEDS = {SLEDS_RELEASE: FEEDS, INSTITUTION_MARTS: POSTSECONDARY_FEEDS, PUBLIC_SUMMARIES: FEEDS}
 
-ENGINES_AGREE = "engines_agree"
 RECONCILED = "loaded_records_reach_the_models"
 
 # each feed's staging view and first model with research IDs, and the natural key on which
@@ -42,18 +45,14 @@ RECONCILED_MODELS = {
 }  # fmt: skip
 
 
-def recheck_key(feed: str) -> dg.AssetKey:
-    return dg.AssetKey(["quality", f"{feed}_contract_recheck"])
-
-
 def reconciled_key(feed: str) -> dg.AssetKey:
     return dg.AssetKey(["intermediate", RECONCILED_MODELS[feed][1]])
 
 
 def release_gates(release: dg.AssetKey) -> list[dg.AssetKey]:
-    """The checked assets a release depends on, so their blocking checks hold it back."""
-    feeds = RELEASE_FEEDS[release]
-    return [recheck_key(f) for f in feeds] + [reconciled_key(f) for f in feeds]
+    """The checked models a release depends on, so their blocking checks hold it back (the
+    raw assets' re-checks hold back everything downstream of them, releases included)."""
+    return [reconciled_key(f) for f in RELEASE_FEEDS[release]]
 
 
 def blocked_line(check: str, problem: str, feed: str) -> str:
@@ -65,41 +64,45 @@ def blocked_line(check: str, problem: str, feed: str) -> str:
 # ------------------------------------------------------------ the GX re-check
 
 
-def _recheck_asset(feed: str) -> dg.AssetsDefinition:
-    key = recheck_key(feed)
+def _recheck_check(feed: str) -> dg.AssetChecksDefinition:
+    raw = dg.AssetKey(["raw", feed])
 
-    @dg.asset(
-        key=key,
-        deps=[dg.AssetKey(["raw", feed])],
-        group_name="quality",
-        automation_condition=EAGER,
-        description=(
-            f"Great Expectations runs expectations/{feed}.json on a sample of {feed} rows (every quarantined "
-            "row first) and must find exactly the failures the SQL contract engine found. Reads the vault."
-        ),
-        owners=["team:data-engineering"],
-        tags={"pii": "reads-vault"},
-        check_specs=[
+    # a check on the raw asset, blocking: if the two engines disagree, the contract's
+    # quarantine decisions are in doubt, so nothing downstream of the feed is built from
+    # them in the same run (models, releases, the publication)
+    @dg.multi_asset_check(
+        specs=[
             dg.AssetCheckSpec(
                 ENGINES_AGREE,
-                asset=key,
+                asset=raw,
                 blocking=True,
-                description="GX and the SQL contract engine find the same failing rows and rules; releases wait.",
+                automation_condition=EAGER,
+                description=(
+                    f"Great Expectations runs expectations/{feed}.json on a sample of {feed} rows (every quarantined "
+                    "row first) and must find exactly the failures the SQL contract engine found; what is "
+                    "downstream waits. Reads the vault; writes GX's results (counts only) and the Data Docs."
+                ),
             )
-        ],  # fmt: skip
+        ],
+        name=f"{feed}_contract_recheck",
     )
-    def _asset(context: dg.AssetExecutionContext):
+    def _check(context: dg.AssetCheckExecutionContext):
         report = recheck_feed(feed, paths.warehouse_path(), paths.vault_path())
+        docs = _data_docs(context, feed, report)
         metadata = {
             "rows_checked": report.rows_checked,
             "quarantined_rows_checked": report.quarantined_rows_checked,
             "gx_failures": report.gx_failures,
             "sql_failures": report.sql_failures,
             "failing_rules": dg.MetadataValue.json(report.statistics),
+            **({"data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
         }
-        yield dg.MaterializeResult(metadata=metadata)
         yield dg.AssetCheckResult(
-            check_name=ENGINES_AGREE, passed=report.agree, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
+            asset_key=raw,
+            check_name=ENGINES_AGREE,
+            passed=report.agree,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=metadata,
         )
         if not report.agree:
             # rows are named by file and row number only (never a value): see docs/ingest.md
@@ -107,10 +110,28 @@ def _recheck_asset(feed: str) -> dg.AssetsDefinition:
                 f"{feed}: Great Expectations and the SQL contract engine disagree on the same rows "
                 f"(only GX: {report.only_gx}; only SQL: {report.only_sql}); see docs/ingest.md"
             )
-            raise dg.Failure(blocked_line(f"{key.to_user_string()}:{ENGINES_AGREE}", problem, feed))
+            raise dg.Failure(blocked_line(f"{raw.to_user_string()}:{ENGINES_AGREE}", problem, feed))
 
-    _asset.__name__ = f"{feed}_contract_recheck"
-    return _asset
+    return _check
+
+
+def _data_docs(context, feed: str, report) -> Path | None:
+    """GX's own result of this re-check (counts only) and the rebuilt Data Docs site."""
+    if not report.gx_validations:
+        context.log.info(f"{feed}: no rows to re-check, Data Docs unchanged")
+        return None
+    facts = {
+        "feed": feed,
+        "dagster_run_id": context.run.run_id,
+        "rows_checked": report.rows_checked,
+        "quarantined_rows_checked": report.quarantined_rows_checked,
+        "sample": "every quarantined row up to half the sample, the rest spread over the loaded rows",
+        "engines_agree": report.agree,
+    }
+    result = data_docs.merged(report.gx_validations, facts)
+    index = data_docs.publish(feed, result, context.run.run_id, paths.sleds_home() / "reports", paths.data_docs_dir())
+    context.log.info(f"{feed}: Great Expectations results written, Data Docs at {index}")
+    return index
 
 
 # ------------------------------------------------------------ the reconciliation
@@ -183,5 +204,5 @@ def _reconciliation_check(feed: str) -> dg.AssetChecksDefinition:
 
 
 defs = dg.Definitions(
-    assets=[_recheck_asset(feed) for feed in FEEDS], asset_checks=[_reconciliation_check(feed) for feed in FEEDS]
+    asset_checks=[_recheck_check(feed) for feed in FEEDS] + [_reconciliation_check(feed) for feed in FEEDS]
 )

@@ -27,6 +27,7 @@ class RunOutcome:
     success: bool
     seconds: float
     materialized: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # "asset:check" of every check evaluated
     failures: list[str] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -58,6 +59,8 @@ def run_with_progress(
         for line in lines:
             if line.kind == "materialized":
                 outcome.materialized.append(line.step)
+            elif line.kind == "checked":
+                outcome.checked.append(line.step)
             elif line.kind == "failed":
                 outcome.failures.append(f"{line.step}: {line.message}")
             detail = f" {line.message}" if line.message else ""

@@ -56,6 +56,11 @@ def validation_dir() -> Path:
     return sleds_home() / "validation"
 
 
+def data_docs_dir(home: Path | None = None) -> Path:
+    """Great Expectations' Data Docs of every feed's re-check (index.html), rebuilt each build."""
+    return _home(home) / "reports" / "data_docs"
+
+
 def logs_dir() -> Path:
     return sleds_home() / "logs"
 

@@ -35,6 +35,7 @@ class RecheckReport:
     only_gx: list = field(default_factory=list)
     only_sql: list = field(default_factory=list)
     statistics: dict = field(default_factory=dict)
+    gx_validations: list[dict] = field(default_factory=list)  # GX's own results per chunk, counts only
 
     @property
     def agree(self) -> bool:
@@ -86,5 +87,6 @@ def recheck_feed(feed: str, warehouse: Path, vault: Path, sample_rows: int = 100
     report.gx_failures, report.sql_failures = len(gx_found), len(sql_found)
     report.only_gx = sorted(gx_found - sql_found)[:10]
     report.only_sql = sorted(sql_found - gx_found)[:10]
+    report.gx_validations = checker.result.validations
     report.statistics = {rules[i].rule: s for i, s in checker.result.statistics.items() if s["unexpected"]}
     return report

@@ -14,6 +14,7 @@ from functools import cache
 
 import pyarrow as pa
 
+from orchestration.lib.contracts.data_docs import counts_only
 from orchestration.lib.contracts.suites import Rule, SuiteError, gx_suite, load_rules
 
 
@@ -22,6 +23,7 @@ class GxResult:
     failures: set[tuple[str, int, int]] = field(default_factory=set)  # (source_file, source_row, rule index)
     rows: int = 0
     statistics: dict = field(default_factory=dict)
+    validations: list[dict] = field(default_factory=list)  # each chunk's GX result, counts only (data_docs)
 
 
 @cache
@@ -83,6 +85,7 @@ class GxChecker:
                 i = int(hit["_gx_row"])
                 found.add((files[i], int(rows[i]), index))
             stats["unexpected"] += len(res.get("unexpected_index_list") or [])
+        self.result.validations.append(counts_only(validation.to_json_dict()))
         self.result.rows += batch.num_rows
         self.result.failures |= found
         return found
