@@ -32,7 +32,7 @@ def test_staging_models_depend_on_their_raw_feed():
 def test_assets_are_grouped_by_stage():
     graph = defs.resolve_asset_graph()
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"ingest", "quality", "staging", "reference"} <= groups
+    assert {"ingest", "staging", "intermediate", "reference", "release", "publish"} <= groups
     assert graph.get(dg.AssetKey(["raw", "msds"])).group_name == "ingest"
 
 
@@ -77,3 +77,23 @@ def test_a_changed_feed_rebuilds_its_own_descendants_and_nothing_a_feed_cannot_c
         assert not (dg.AssetSelection.assets(key).upstream().resolve(graph) & fed), key.to_user_string()
     with pytest.raises(ValueError, match="FEED_SOURCES"):
         affected_assets({"wages"})
+
+
+def test_every_release_table_has_its_blocking_agreement_checks():
+    from orchestration.defs.releases import INSTITUTION_TABLES, SLEDS_TABLES
+    from orchestration.lib.agreements.checks import INSTITUTION_RULES, INSTITUTION_SCHEMA, RULES, SLEDS_SCHEMA
+
+    graph = defs.resolve_asset_graph()
+    assert len(SLEDS_TABLES) >= 4 and INSTITUTION_TABLES == ["rel_institution__ps_awards",
+                                                             "rel_institution__ps_enrollment"]  # fmt: skip
+    assert len(RULES) == 6 and INSTITUTION_RULES and set(INSTITUTION_RULES) < set(RULES)
+    for schema, tables, rules in ((SLEDS_SCHEMA, SLEDS_TABLES, RULES),
+                                  (INSTITUTION_SCHEMA, INSTITUTION_TABLES, INSTITUTION_RULES)):  # fmt: skip
+        for table in tables:
+            node = graph.get(dg.AssetKey([schema, table]))
+            agreement = {k for k in node.check_keys if k.name in RULES}
+            assert {k.name for k in agreement} == set(rules), table
+            assert all(graph.get_check_spec(k).blocking for k in agreement), table
+    # a failing institution check holds back the marts: they read these tables
+    marts = graph.get(dg.AssetKey(["release", "institution_marts"]))
+    assert {dg.AssetKey([INSTITUTION_SCHEMA, t]) for t in INSTITUTION_TABLES} <= set(marts.parent_keys)

@@ -1,12 +1,19 @@
-"""Releases: blocking agreement checks on the built SLEDS release tables, then the
-export of each audience's release to its own files (only if every check passed)."""
+"""Releases: blocking agreement checks on the built release tables (SLEDS and the
+institution marts), then the export of each audience's release to its own files (only
+if every check passed)."""
 
 import dagster as dg
 
 from orchestration.defs.automation import EAGER
 from orchestration.defs.ingest import WAREHOUSE_POOL
 from orchestration.defs.quality import INSTITUTION_MARTS, SLEDS_RELEASE, release_gates
-from orchestration.lib.agreements.checks import RULES, SLEDS_SCHEMA, release_allowlist
+from orchestration.lib.agreements.checks import (
+    INSTITUTION_RULES,
+    INSTITUTION_SCHEMA,
+    RULES,
+    SLEDS_SCHEMA,
+    release_allowlist,
+)
 from orchestration.lib.agreements.policy import clauses_for, rule_text
 from orchestration.lib.agreements.registry import clause_tags
 from orchestration.lib.dbt_prepare import ensure_manifest
@@ -14,13 +21,14 @@ from orchestration.lib.releases.content import describe_changes
 from orchestration.lib.releases.export import ReleaseError
 from orchestration.lib.releases.stage import (
     ReleaseBlocked,
+    check_each_institution_table,
     check_each_release_table,
     release_institution_marts,
     release_sleds,
 )
 
 SLEDS_TABLES = sorted(release_allowlist(ensure_manifest(), SLEDS_SCHEMA))
-INSTITUTION_TABLES = ["rel_institution__ps_awards", "rel_institution__ps_enrollment"]
+INSTITUTION_TABLES = sorted(release_allowlist(ensure_manifest(), INSTITUTION_SCHEMA))
 SLEDS_CLAUSES = clauses_for("sleds")
 INSTITUTION_CLAUSES = clauses_for("institution_mart")
 
@@ -29,37 +37,58 @@ def _key(table: str) -> dg.AssetKey:
     return dg.AssetKey([SLEDS_SCHEMA, table])
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(rule, asset=_key(table), blocking=True, description=rule_text(rule))
-        for table in SLEDS_TABLES
-        for rule in RULES
-    ],
-    pool=WAREHOUSE_POOL,
-    can_subset=True,  # a build that rebuilt only the K-12 release tables checks only those
-)
-def sleds_release_agreement_checks(context: dg.AssetCheckExecutionContext):
-    selected = context.selected_asset_check_keys
-    tables = sorted({key.asset_key.path[-1] for key in selected})
-    failed = []
-    for table, results in check_each_release_table(tables).items():
-        for result in results:
-            if dg.AssetCheckKey(_key(table), result.name) not in selected:
-                continue
-            yield dg.AssetCheckResult(
-                asset_key=_key(table),
-                check_name=result.name,
-                passed=result.passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"clause": result.clause, "violations": result.violations, "detail": result.detail},
+def _institution_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey([INSTITUTION_SCHEMA, table])
+
+
+def _agreement_checks(name: str, tables: list[str], rules: tuple[str, ...], key, check_each, release: dg.AssetKey):
+    """Blocking asset checks, one per rule and release table: a failing one holds back the
+    release that reads the table (and the export re-checks before it writes)."""
+
+    @dg.multi_asset_check(
+        name=name,
+        specs=[
+            dg.AssetCheckSpec(rule, asset=key(table), blocking=True, description=rule_text(rule))
+            for table in tables
+            for rule in rules
+        ],
+        pool=WAREHOUSE_POOL,
+        can_subset=True,  # a build that rebuilt only some release tables checks only those
+    )
+    def checks(context: dg.AssetCheckExecutionContext):
+        selected = context.selected_asset_check_keys
+        chosen = sorted({k.asset_key.path[-1] for k in selected})
+        failed = []
+        for table, results in check_each(chosen).items():
+            for result in results:
+                if dg.AssetCheckKey(key(table), result.name) not in selected:
+                    continue
+                yield dg.AssetCheckResult(
+                    asset_key=key(table),
+                    check_name=result.name,
+                    passed=result.passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"clause": result.clause, "violations": result.violations, "detail": result.detail},
+                )
+                if not result.passed:
+                    failed.append(f"{key(table).to_user_string()}:{result.name} (clause {result.clause})")
+        if failed:  # one line that says which checks held which release back (Dagster's own names neither)
+            raise dg.Failure(
+                f"release blocked by check(s) {', '.join(failed)}. Not written, nothing disclosed: "
+                f"{release.to_user_string()}"
             )
-            if not result.passed:
-                failed.append(f"{_key(table).to_user_string()}:{result.name} (clause {result.clause})")
-    if failed:  # one line that says which checks held which release back (Dagster's own names neither)
-        raise dg.Failure(
-            f"release blocked by check(s) {', '.join(failed)}. Not written, nothing disclosed: "
-            f"{SLEDS_RELEASE.to_user_string()}"
-        )
+
+    return checks
+
+
+sleds_release_agreement_checks = _agreement_checks(
+    "sleds_release_agreement_checks", SLEDS_TABLES, RULES, _key, check_each_release_table, SLEDS_RELEASE
+)
+# the rules that concern a mart handed back to its own institution (checks.INSTITUTION_CHECKS says which, and why)
+institution_release_agreement_checks = _agreement_checks(
+    "institution_release_agreement_checks", INSTITUTION_TABLES, INSTITUTION_RULES, _institution_key,
+    check_each_institution_table, INSTITUTION_MARTS,
+)  # fmt: skip
 
 
 @dg.asset(
@@ -76,7 +105,7 @@ def sleds_release_agreement_checks(context: dg.AssetCheckExecutionContext):
 )
 def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     try:
-        report = release_sleds(run_id=context.run_id, clauses=SLEDS_CLAUSES)
+        report = release_sleds(run_id=context.run.run_id, clauses=SLEDS_CLAUSES)
     except ReleaseBlocked as exc:
         raise dg.Failure(str(exc)) from exc
     manifest = report.manifest
@@ -100,7 +129,7 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset(
     key=INSTITUTION_MARTS,
-    deps=[dg.AssetKey(["release_institution", t]) for t in INSTITUTION_TABLES] + release_gates(INSTITUTION_MARTS),
+    deps=[_institution_key(t) for t in INSTITUTION_TABLES] + release_gates(INSTITUTION_MARTS),
     group_name="release",
     automation_condition=EAGER,
     pool=WAREHOUSE_POOL,
@@ -111,8 +140,8 @@ def sleds_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 )
 def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     try:
-        report = release_institution_marts(run_id=context.run_id, clauses=INSTITUTION_CLAUSES)
-    except ReleaseError as exc:
+        report = release_institution_marts(run_id=context.run.run_id, clauses=INSTITUTION_CLAUSES)
+    except (ReleaseBlocked, ReleaseError) as exc:
         raise dg.Failure(str(exc)) from exc
     if report.skipped:
         context.log.warning(f"no mart for {len(report.skipped)} institution(s): {report.skipped}")
@@ -135,4 +164,7 @@ def institution_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     )
 
 
-defs = dg.Definitions(assets=[sleds_release, institution_marts], asset_checks=[sleds_release_agreement_checks])
+defs = dg.Definitions(
+    assets=[sleds_release, institution_marts],
+    asset_checks=[sleds_release_agreement_checks, institution_release_agreement_checks],
+)

@@ -2,7 +2,7 @@
 
 dagster-dbt only re-parses under `dagster dev`; `sleds build`, tests and CI load
 the definitions too, so the manifest is re-parsed whenever it is missing or older
-than any model, macro, seed or project file.
+than any model, macro, seed, seed properties or project file.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _newest_source(project_dir: Path) -> float:
         files = [p] if p.is_file() else list(p.rglob("*")) if p.exists() else []
         for f in files:
             newest = max(newest, f.stat().st_mtime)
-    for f in paths.SEEDS_DIR.glob("*.csv"):
+    # the seeds and their properties (seeds/_seeds.yml: descriptions), dbt's seed-paths
+    for f in [*paths.SEEDS_DIR.glob("*.csv"), *paths.SEEDS_DIR.glob("*.yml")]:
         newest = max(newest, f.stat().st_mtime)
     return newest
 

@@ -239,3 +239,34 @@ if _unchecked:  # a rule in the seed with no check, or a check the seed does not
 def check_sleds_release(con, allowlist: dict[str, list[str]], only: list[str] | None = None) -> list[RuleCheck]:
     """Every rule on the SLEDS release (optionally on some of its tables), in RULES order."""
     return [SLEDS_CHECKS[rule](con, allowlist, only) for rule in RULES]
+
+
+# rule -> its check on the institution data marts (the same check functions, on
+# release_institution, for the audience policy_scopes.csv gives that schema). Each mart
+# goes back to the institution the records came from, holding only its own students
+# (export.py verifies that): so what an institution chose to permit *others* to see
+# (being named: 9(c)(i); gender identity by institution: 9(c)(v)) and the FERPA blocks it
+# honours towards others (15) do not concern its own copy, and the model ships those
+# columns as its own data. What does: only contract columns and nothing identifying, no
+# element the registry withholds from the institution marts, and only rows under an
+# agreement in effect.
+INSTITUTION_AUDIENCE = policy.release_schemas()[INSTITUTION_SCHEMA]
+INSTITUTION_CHECKS = {
+    "release_columns_match_allowlist": lambda con, allowlist, only: check_columns(
+        con, INSTITUTION_SCHEMA, allowlist, only
+    ),
+    "release_restricted_elements_withheld": lambda con, allowlist, only: check_restricted_elements(
+        con, INSTITUTION_SCHEMA, INSTITUTION_AUDIENCE, only
+    ),
+    "release_agreements_active": lambda con, allowlist, only: check_agreements_active(con, INSTITUTION_SCHEMA, only),
+}
+INSTITUTION_RULES = tuple(rule for rule in RULES if rule in INSTITUTION_CHECKS)
+if set(INSTITUTION_CHECKS) - set(RULES):  # a check for a rule the seed no longer lists
+    raise policy.PolicyError(f"checks.INSTITUTION_CHECKS names rules not in seeds/agreement_rules.csv: "
+                             f"{sorted(set(INSTITUTION_CHECKS) - set(RULES))}")  # fmt: skip
+
+
+def check_institution_release(con, allowlist: dict[str, list[str]], only: list[str] | None = None) -> list[RuleCheck]:
+    """Every rule that concerns the institution marts (INSTITUTION_RULES, in RULES order)
+    on the release_institution tables (optionally on some of them)."""
+    return [INSTITUTION_CHECKS[rule](con, allowlist, only) for rule in INSTITUTION_RULES]

@@ -2,9 +2,13 @@
 with its type and the description written next to the dbt model (dbt docs), as
 `data_dictionary.json` and `data_dictionary.md` in the release folder.
 
-`write_data_dictionary(release_folder, schema)` takes the dbt schema the release was built
-from (`release_sleds`, `release_institution`) or `public` (the suppressed summary tables,
-whose columns are fixed by the publish stage)."""
+`write_data_dictionary(release_folder, schema, release=...)` takes the dbt schema the
+release was built from (`release_sleds`, `release_institution`) or `public` (the
+suppressed summary tables, whose columns are fixed by the publish stage), and the facts of
+the release's manifest: its audience, the agreement clauses it falls under and each
+table's rows. A release's manifest is written after its files are hashed, the dictionary
+among them, so the writer hands those facts over; without them they are read from the
+folder's manifest.json if there is one (an extract writes it first), else left out."""
 
 import datetime as dt
 import json
@@ -64,10 +68,22 @@ def _models(schema: str, manifest_path: Path | None) -> dict[str, dict]:
     return out
 
 
-def build_data_dictionary(release_folder: Path, schema: str, manifest_path: Path | None = None) -> dict:
+def _clauses(ids: list[str]) -> list[dict[str, str]]:
+    """The clauses a release falls under, each with its title (seeds/agreement_clauses.csv)."""
+    from orchestration.lib.agreements.policy import policy
+
+    known = policy().clauses
+    return [{"clause": c, "title": known[c].title if c in known else ""} for c in ids]
+
+
+def build_data_dictionary(
+    release_folder: Path, schema: str, manifest_path: Path | None = None, release: dict | None = None
+) -> dict:
+    """The dictionary of the release in `release_folder`; `release` is its manifest's facts
+    (release, audience, clauses, tables -> rows), else the folder's manifest.json."""
     folder = Path(release_folder)
-    release_manifest = {}
-    if (folder / "manifest.json").exists():
+    release_manifest = dict(release or {})
+    if release is None and (folder / "manifest.json").exists():
         release_manifest = json.loads((folder / "manifest.json").read_text())
     rows = release_manifest.get("tables", {})
     if schema == "public":
@@ -84,7 +100,7 @@ def build_data_dictionary(release_folder: Path, schema: str, manifest_path: Path
         tables = {name: models[name] for name in wanted if name in models}
     for name, table in tables.items():
         table["rows"] = rows.get(name)
-    return {
+    dictionary = {
         "release": release_manifest.get("release", folder.name),
         "audience": release_manifest.get("audience", ""),
         "schema": schema,
@@ -92,6 +108,9 @@ def build_data_dictionary(release_folder: Path, schema: str, manifest_path: Path
         "source": "dbt model descriptions (dbt_project/models/**/*.yml)" if schema != "public" else "publish stage",
         "tables": tables,
     }
+    if "clauses" in release_manifest:  # absent, the key is too: the public folder's reader model lists its keys
+        dictionary["clauses"] = _clauses(list(release_manifest["clauses"]))
+    return dictionary
 
 
 def _one_line_cell(text: str) -> str:
@@ -111,12 +130,15 @@ def render_markdown(dictionary: dict) -> str:
     return _markdown_template().render(dictionary)
 
 
-def write_data_dictionary(release_folder: Path, schema: str, manifest_path: Path | None = None) -> dict:
+def write_data_dictionary(
+    release_folder: Path, schema: str, manifest_path: Path | None = None, release: dict | None = None
+) -> dict:
     """Write data_dictionary.json and data_dictionary.md into the release folder; returns
     the dictionary. Call it before the release's file hashes are taken, so both files
-    are listed in its manifest."""
+    are listed in its manifest, with `release` the manifest's facts as they will be
+    written (build_data_dictionary)."""
     folder = Path(release_folder)
-    dictionary = build_data_dictionary(folder, schema, manifest_path)
+    dictionary = build_data_dictionary(folder, schema, manifest_path, release)
     (folder / "data_dictionary.json").write_text(json.dumps(dictionary, indent=2))
     (folder / "data_dictionary.md").write_text(render_markdown(dictionary))
     return dictionary

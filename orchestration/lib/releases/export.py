@@ -152,8 +152,9 @@ def export_sleds_release(
                     ).fetchall()
                 }
             )
-        # researchers get the column definitions with the data (from the dbt docs)
-        manifest._dictionary = write_data_dictionary(folder, SLEDS_SCHEMA)
+        # researchers get the column definitions with the data (from the dbt docs), and the
+        # manifest's audience, clauses and row counts: the manifest itself is written later
+        manifest._dictionary = write_data_dictionary(folder, SLEDS_SCHEMA, release=manifest.as_dict())
 
     return ExportedRelease.of(settle(stage_release_folder(releases / "sleds", write, _with_files(manifest))))
 
@@ -238,6 +239,6 @@ def _institution_writer(con, code: str, tables: list[str], manifest: ReleaseMani
         manifest.agreements = [a for a, in con.execute(
             "SELECT agreement_id FROM wh.governance.agreements WHERE institution_code = ?", [code]
         ).fetchall()]  # fmt: skip
-        manifest._dictionary = write_data_dictionary(folder, INSTITUTION_SCHEMA)
+        manifest._dictionary = write_data_dictionary(folder, INSTITUTION_SCHEMA, release=manifest.as_dict())
 
     return write

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestration.lib import paths, storage
-from orchestration.lib.agreements.checks import SLEDS_SCHEMA, RuleCheck, check_sleds_release, release_allowlist
+from orchestration.lib.agreements.checks import (
+    INSTITUTION_SCHEMA,
+    SLEDS_SCHEMA,
+    RuleCheck,
+    check_institution_release,
+    check_sleds_release,
+    release_allowlist,
+)
 from orchestration.lib.agreements.registry import load_registry
 from orchestration.lib.dbt_prepare import ensure_manifest
 from orchestration.lib.governance.activity_log import record_activity
@@ -56,14 +63,32 @@ def check_each_release_table(tables: list[str]) -> dict[str, list[RuleCheck]]:
         return {table: check_sleds_release(con, allowlist, only=[table]) for table in tables}
 
 
+def check_institution_tables() -> list[RuleCheck]:
+    """Every rule that concerns the institution marts on the built `release_institution` tables."""
+    allowlist = release_allowlist(ensure_manifest(), INSTITUTION_SCHEMA)
+    with storage.warehouse() as con:
+        return check_institution_release(con, allowlist)
+
+
+def check_each_institution_table(tables: list[str]) -> dict[str, list[RuleCheck]]:
+    """The institution marts' rules, table by table (one asset check each), on one connection."""
+    allowlist = release_allowlist(ensure_manifest(), INSTITUTION_SCHEMA)
+    with storage.warehouse() as con:
+        return {table: check_institution_release(con, allowlist, only=[table]) for table in tables}
+
+
+def _refuse(what: str, results: list[RuleCheck]) -> None:
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise ReleaseBlocked(f"{what} not published: " + "; ".join(
+            f"{r.name} (clause {r.clause}): {r.detail}" for r in failed
+        ))  # fmt: skip
+
+
 def release_sleds(*, run_id: str, clauses: list[str]) -> SledsReleaseReport:
     # re-checked here even though the blocking asset checks ran: a release is written
     # only from tables this process has just seen pass
-    failed = [r for r in check_release_tables() if not r.passed]
-    if failed:
-        raise ReleaseBlocked(
-            "SLEDS release not published: " + "; ".join(f"{r.name} (clause {r.clause}): {r.detail}" for r in failed)
-        )
+    _refuse("SLEDS release", check_release_tables())
     registry = load_registry()
     exported = export_sleds_release(
         paths.warehouse_path(), paths.releases_dir(), run_id=run_id, as_of=registry.as_of, clauses=clauses
@@ -75,6 +100,8 @@ def release_sleds(*, run_id: str, clauses: list[str]) -> SledsReleaseReport:
 
 
 def release_institution_marts(*, run_id: str, clauses: list[str]) -> InstitutionMartsReport:
+    # as for the SLEDS release: written only from tables this process has just seen pass
+    _refuse("institution marts", check_institution_tables())
     registry = load_registry()
     exported, skipped = export_institution_marts(
         paths.warehouse_path(), paths.releases_dir(), run_id=run_id, as_of=registry.as_of, clauses=clauses
