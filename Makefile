@@ -27,13 +27,15 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-# the governance report is checked in headless Chromium (Debian's package); without
-# it (no apt-get, not root) that one test is skipped with its reason
+# the governance report is checked in headless Chromium and its PDF read back with poppler
+# (pdftoppm, pdftotext), both Debian packages; without them (no apt-get, not root) those
+# tests are skipped with their reason
 browser:
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
-	  { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
-	    apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
-	  echo "chromium is not installed: the governance report's browser test will be skipped"
+	@{ command -v chromium && command -v pdftoppm && command -v pdftotext; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -qq chromium poppler-utils >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
+	    apt-get install -y -qq chromium poppler-utils >/dev/null 2>&1; }; }; } || \
+	  echo "chromium or poppler-utils is not installed: the governance report's browser and PDF tests will be skipped"
 
 ## ui: the Dagster UI on the same definitions and instance as `sleds build`
 ui: $(STAMP)
@@ -49,6 +51,11 @@ bench: $(STAMP)
 .PHONY: codegen
 codegen: $(STAMP)
 	$(BIN)/python -m tools.dbt_codegen
+
+## suites: render the code lists in expectations/*.json from seeds/code_sets.csv (after editing a code set)
+.PHONY: suites
+suites: $(STAMP)
+	$(BIN)/python -m tools.gx_suites
 
 ## lint: Python lint and format check (ruff), SQL style of the dbt models (sqlfluff, .sqlfluff)
 lint: $(STAMP)

@@ -278,17 +278,33 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.head:
         _print("--head goes with --verify")
         return 2
-    from orchestration.lib.governance.report import write_report
+    from orchestration.lib.governance.report import PdfUnavailable, write_pdf, write_report
 
     out = Path(args.out).resolve() if args.out else None
     began = time.monotonic()
-    report = write_report(out, progress=lambda m: _print(f"[{time.monotonic() - began:5.1f}s] {m}"))
+
+    def step(message: str) -> None:
+        _print(f"[{time.monotonic() - began:5.1f}s] {message}")
+
+    report = write_report(out, progress=step)
+    pdf, pdf_error = None, ""
+    if args.pdf:
+        step("printing the PDF with headless Chromium")
+        try:
+            pdf = write_pdf(report.path)
+        except PdfUnavailable as exc:
+            pdf_error = str(exc)
     _activity("report_generated", {"report": str(report.path), "sections": report.sections,
-                                   "chain_ok": report.chain_ok})  # fmt: skip
+                                   "chain_ok": report.chain_ok, "pdf": str(pdf) if pdf else None})  # fmt: skip
     _print(f"governance report: {report.path}")
     _print(f"  open it in a browser (file://{report.path}); no server needed")
+    if pdf:
+        _print(f"  PDF: {pdf}")
     if not report.chain_ok:
         _print("  WARNING: the disclosure log does not verify; see the report's disclosure section")
+    if pdf_error:
+        print(f"PDF not written: {pdf_error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -394,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--head", metavar="H", help="with --verify: the head token (d<seq>-<hash>.a<seq>-<hash>) or head "
                    "file the committee archived (default: governance/head.json and its archive)")  # fmt: skip
     a.add_argument("--out", help="report file (default: SLEDS_HOME/reports/governance.html)")
+    a.add_argument("--pdf", action="store_true", help="also print the report to PDF beside it (governance.pdf) with "
+                   "headless Chromium (Debian: apt-get install chromium); exit 1 if it cannot")  # fmt: skip
     a.set_defaults(func=cmd_audit)
     d = sub.add_parser("doctor", help="report runs a killed build left and half-written folders; --repair fixes them")
     d.add_argument("--repair", action="store_true", help="end stale runs, free their slots, clean up leftovers")

@@ -320,3 +320,33 @@ def restricted_values_in_release(release_db: Path, warehouse: Path, audience: st
                     ).fetchall()[0][0]
                     out[f"{table}.{column}"] = int(n)
     return out
+
+
+# ---------------------------------------------------------------- layout (the report's picture)
+
+# The stages data flows through, in order, each with the warehouse schemas it is made of. The
+# first stage holds everything the dbt models start from: the feeds (raw), what the identity
+# stage writes, the seeds (reference) and the agreement registry (governance).
+DISPLAY_LAYERS = [
+    ("raw", ("raw", "identity", "derived", "governance", "reference")),
+    ("staging", ("staging",)),
+    ("intermediate", ("intermediate",)),
+    ("marts", ("marts",)),
+    ("release", ("release_sleds", "release_institution")),
+    ("publish", ("publish",)),
+]
+
+
+def display_layers(relations) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """[(layer, [(schema, sorted relations)])] in the order of DISPLAY_LAYERS. Every layer is
+    listed even when empty (the picture always shows the whole flow); a schema no layer
+    names is put in a last `other` column rather than dropped."""
+    by_schema: dict[str, list[str]] = {}
+    for r in relations:
+        by_schema.setdefault(r.split(".")[0], []).append(r)
+    out = []
+    for layer, schemas in DISPLAY_LAYERS:
+        out.append((layer, [(s, sorted(by_schema.pop(s))) for s in schemas if s in by_schema]))
+    if by_schema:
+        out.append(("other", [(s, sorted(nodes)) for s, nodes in sorted(by_schema.items())]))
+    return out

@@ -16,10 +16,21 @@ activity - the latest entries of the activity log.
 Reads the warehouse read-only and release manifests; never the vault. Python gathers
 each section's data (plain dicts and lists, `gather`); the HTML is in Jinja2 templates
 (templates/report.html.j2, one partial per section under templates/sections/), rendered
-with autoescaping, so every value from the warehouse or a manifest is escaped."""
+with autoescaping, so every value from the warehouse or a manifest is escaped.
+
+The page is made to be printed as well as read on screen: every table is whole (no scroll
+boxes), pictures scale to the page, and the print stylesheet breaks pages between sections
+and repeats table headers. `write_pdf` prints it to PDF with headless Chromium
+(`sleds audit --pdf`)."""
 
 import datetime as dt
 import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,7 +46,14 @@ from orchestration.lib.governance.disclosure_log import (
     verify_chain,
 )
 from orchestration.lib.governance.publications import record_for
-from orchestration.lib.governance.svg import layered_graph, stacked_bars
+from orchestration.lib.governance.svg import (
+    expiry_timeline,
+    hbars,
+    layered_graph,
+    months_between,
+    stacked_bars,
+    time_bars,
+)
 from orchestration.lib.releases.content import describe_changes
 from orchestration.lib.templating import html_environment
 
@@ -51,18 +69,12 @@ SECTIONS = [
     ("disclosures", "Disclosure log"),
     ("activity", "Activity log"),
 ]
-LAYERS = [
-    "raw",
-    "identity",
-    "derived",
-    "governance",
-    "reference",
-    "staging",
-    "intermediate",
-    "marts",
-    "release_sleds",
-    "release_institution",
-]
+# an agreement expiring, or a destruction date falling, within this many days of the as-of
+# day is flagged: time enough for the committee to renew it or to plan the purge
+SOON_DAYS = 90
+# the reason codes of the suppression engine and what each means, in one table a reader of
+# the engine's diagnostics already uses; the report reads its labels from there
+REASONS_DOC = paths.REPO_ROOT / "docs" / "suppression.md"
 
 
 @dataclass
@@ -71,6 +83,10 @@ class Report:
     sections: list[str]
     chain_ok: bool
     problems: list[str] = field(default_factory=list)
+
+
+class PdfUnavailable(RuntimeError):
+    """The PDF could not be printed (no Chromium, or it failed); the HTML report stands."""
 
 
 def _status(ok: bool, yes: str, no: str) -> dict:
@@ -102,6 +118,71 @@ def _rows(con, sql: str) -> list[tuple]:
 # dict {"status": ok|bad|warn|muted, "text": ...} the template colours.
 
 
+def _days_until(day: dt.date | None, as_of: dt.date) -> int | None:
+    return (day - as_of).days if day else None
+
+
+def due_badge(days: int | None, what: str) -> str | None:
+    """'expires in 38 days' when `days` (from the as-of day) is within SOON_DAYS ahead, else None."""
+    if days is None or not 0 <= days <= SOON_DAYS:
+        return None
+    return f"{what} today" if days == 0 else f"{what} in {days} day{'' if days == 1 else 's'}"
+
+
+# statuses for which an approaching expiry no longer matters: the agreement has ended already
+ENDED = ("expired", "cancelled", "destroyed")
+
+
+def _agreement_row(r: tuple, as_of: dt.date) -> dict:
+    """One registry row as a table row; an expiry or destruction date within SOON_DAYS gets
+    a badge and the row a class the stylesheet highlights."""
+    (agreement, institution, executed, expires, status, named, gender, ferpa, destruction, cancelled) = r[:10]
+    expiring = due_badge(_days_until(expires, as_of), "expires") if status not in ENDED else None
+    destroying = due_badge(_days_until(destruction, as_of), "destruction") if status != "destroyed" else None
+    yes_no = {True: "yes", False: "no", None: ""}
+    return {
+        "key": agreement,
+        "cls": " ".join(c for c, on in (("expiring", expiring), ("destruction-soon", destroying)) if on),
+        "cells": [
+            agreement,
+            institution,
+            str(executed),
+            {"status": "warn", "text": str(expires), "badge": expiring} if expiring else str(expires or ""),
+            {"status": "ok" if status == "active" else "bad", "text": status},
+            yes_no[named],
+            yes_no[gender],
+            yes_no[ferpa],
+            {"status": "warn", "text": str(destruction), "badge": destroying} if destroying else str(destruction or ""),
+            str(cancelled or ""),
+        ],
+    }
+
+
+def _expiry_chart(rows: list[tuple], as_of: dt.date):
+    """Every agreement's expiry (and each destruction date) on a month axis, the SOON_DAYS
+    after the as-of day shaded."""
+
+    def category(day, ended: bool) -> str:
+        days = _days_until(day, as_of)
+        return "past" if ended or days < 0 else "soon" if days <= SOON_DAYS else "later"
+
+    expiries = [(f"{r[0]} expires", r[3], category(r[3], r[4] in ENDED)) for r in rows if r[3]]
+    destructions = [(f"{r[0]} destruction", r[8], category(r[8], r[4] == "destroyed")) for r in rows if r[8]]
+    lanes = [("expiry", expiries)] + ([("destruction", destructions)] if destructions else [])
+    legend = {"soon": f"within {SOON_DAYS} days", "later": "later", "past": "passed or ended"}
+    return expiry_timeline(lanes, as_of=as_of, window_days=SOON_DAYS, legend=legend,
+                           title=f"Agreement expiry and destruction dates by month (shaded: the {SOON_DAYS} days "
+                           f"after {as_of})")  # fmt: skip
+
+
+def _due_summary(expiring: int, destroying: int) -> str:
+    """What the agreement table's summary line says is due (it stays visible when folded)."""
+    parts = [f"{expiring} expire{'s' if expiring == 1 else ''} within {SOON_DAYS} days"] if expiring else []
+    if destroying:
+        parts.append(f"{destroying} destruction date{'' if destroying == 1 else 's'} within {SOON_DAYS} days")
+    return ", ".join(parts) or f"none due within {SOON_DAYS} days"
+
+
 def _agreements(con, as_of: dt.date) -> dict:
     rows = _rows(
         con,
@@ -113,17 +194,11 @@ def _agreements(con, as_of: dt.date) -> dict:
     if not rows:
         return {"missing": True}
     counts: dict[str, int] = {}
-    out_rows = []
     for r in rows:
         counts[r[4]] = counts.get(r[4], 0) + 1
-        days = (r[3] - as_of).days if r[3] else None
-        expiry = f"{r[3]} ({days} days)" if days is not None and 0 <= days <= 180 else str(r[3])
-        status = {"status": "ok" if r[4] == "active" else "bad", "text": r[4]}
-        flags = lambda v: "yes" if v else "no"  # noqa: E731
-        out_rows.append(
-            [r[0], r[1], str(r[2]), expiry, status, flags(r[5]), flags(r[6]), flags(r[7]), r[8] or "", r[9] or ""]
-        )
-    soon = sum(1 for r in rows if r[3] and 0 <= (r[3] - as_of).days <= 180)
+    out_rows = [_agreement_row(r, as_of) for r in rows]
+    expiring = [row["key"] for row in out_rows if "expiring" in row["cls"]]
+    destroying = [row["key"] for row in out_rows if "destruction-soon" in row["cls"]]
     restrictions = _rows(
         con,
         "SELECT element, audience, academic_year_from, academic_year_to, clause, count(*) "
@@ -134,8 +209,12 @@ def _agreements(con, as_of: dt.date) -> dict:
         "count": len(rows),
         "status_as_of": rows[0][10],
         "summary": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-        "expiring_soon": soon,
+        "soon_days": SOON_DAYS,
+        "due": _due_summary(len(expiring), len(destroying)),
+        "expiring": expiring,
+        "destroying": destroying,
         "rows": out_rows,
+        "chart": _expiry_chart(rows, as_of),
         "restrictions": [list(r) for r in restrictions],
     }
 
@@ -153,6 +232,16 @@ def _manifests(releases: Path) -> list[dict]:
             except json.JSONDecodeError:
                 found.append({"release": str(path), "audience": "unreadable manifest"})
     return found
+
+
+def entry_id(d: dict) -> str:
+    """How the report names a disclosure entry: the start of its hash, which the log's chain
+    makes unique and which a reader can look up in the log itself."""
+    return str(d.get("hash", ""))[:12]
+
+
+def disclosure_key(d: dict) -> str:
+    return f"disclosure-{d['seq']}"
 
 
 def _releases(releases: Path, disclosures: list[dict]) -> dict:
@@ -181,18 +270,22 @@ def _releases(releases: Path, disclosures: list[dict]) -> dict:
             ]
         )
     logged = [
-        [
-            d["seq"],
-            str(d["at"])[:19],
-            d.get("user", ""),
-            d["kind"],
-            d["recipient"],
-            d["release"],
-            ", ".join(d.get("clauses", [])),
-            len(d.get("institutions", [])),
-            len(d.get("files", {})),
-            describe_changes(d.get("changes")),
-        ]
+        {
+            "key": disclosure_key(d),
+            "cells": [
+                d["seq"],
+                entry_id(d),
+                str(d["at"])[:19].replace("T", " "),
+                d.get("user", ""),
+                d["kind"],
+                d["recipient"],
+                d["release"],
+                ", ".join(d.get("clauses", [])),
+                len(d.get("institutions", [])),
+                len(d.get("files", {})),
+                describe_changes(d.get("changes")),
+            ],
+        }
         for d in disclosures
     ]
     return {
@@ -204,64 +297,149 @@ def _releases(releases: Path, disclosures: list[dict]) -> dict:
     }
 
 
+@cache
+def reason_labels(doc: Path = REASONS_DOC) -> dict[str, str]:
+    """Reason code -> its meaning in plain words, read from the "Reason codes" table of
+    docs/suppression.md: the one list of the engine's codes with what each means, so the
+    report's labels cannot drift from it (a row may name several codes)."""
+    if not doc.exists():
+        return {}
+    out: dict[str, str] = {}
+    in_table = False
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            in_table = line.lstrip("#").strip().lower() == "reason codes"
+        elif in_table and line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            for code in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
+                out[code] = cells[1].replace("`", "") if len(cells) > 1 else ""
+    return out
+
+
+def reason_label(code: str) -> str:
+    return reason_labels().get(code) or f"no label for this code in {REASONS_DOC.name}"
+
+
+def _policies() -> tuple[dict, dict[str, str]]:
+    """(policy name -> Policy, table id -> policy name as shipped in seeds/publish_tables.csv);
+    empty when the seeds cannot be read (the section then shows the codes without policy)."""
+    from orchestration.lib.disclosure.policy import PolicyError, load_policies
+    from orchestration.lib.publish.summaries import table_specs
+
+    try:
+        policies = load_policies()
+    except (PolicyError, OSError):
+        policies = {}
+    try:
+        tables = {t: row.get("policy", "") for t, row in table_specs().items()}
+    except OSError:
+        tables = {}
+    return policies, tables
+
+
+def _policy_text(name: str, policies: dict) -> str:
+    p = policies.get(name)
+    if p is None:
+        return name or "unknown policy"
+    return f"{p.name}: minimum group size {p.min_n} ({p.source})"
+
+
+def _public_columns(file: Path) -> dict[str, list]:
+    """The status column of a public table (and its policy column, when it has one)."""
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(file).names
+    table = pq.read_table(file, columns=[c for c in ("status", "policy") if c in names])
+    return {c: table.column(c).to_pylist() for c in table.column_names}
+
+
+def _reason_rows(by_reason: dict, table_policy: dict[str, str], policies: dict) -> list[list]:
+    """One row per (reason, policy): what the code means, the policy row it applies, and the
+    cells and tables it accounts for."""
+    totals: dict[tuple[str, str], list] = {}
+    for table, reasons in by_reason.items():
+        for code, n in reasons.items():
+            entry = totals.setdefault((code, table_policy.get(table, "")), [0, 0])
+            entry[0] += n
+            entry[1] += 1
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return [[reason_label(code), code, _policy_text(policy, policies), n, tables]
+            for (code, policy), (n, tables) in ordered]  # fmt: skip
+
+
+def audit_rows(audit: dict) -> list[list]:
+    """The audit result as a two-column table: each field in words, yes/no for flags."""
+    shown = {True: "yes", False: "no"}
+    return [[k.replace("_", " "), shown.get(v, v) if isinstance(v, bool) else v] for k, v in audit.items()]
+
+
+def _audit_verdict(audit: dict) -> dict:
+    disclosed, checked = audit.get("disclosed"), audit.get("cells_checked")
+    prior = audit.get("prior_publications")
+    against = f" (together with {prior} earlier publication{'' if prior == 1 else 's'})" if prior else ""
+    return _status(
+        disclosed == 0,
+        f"audit passed: {checked:,} suppressed cells checked{against}, none can be recovered"
+        if isinstance(checked, int)
+        else "audit passed: no cell can be recovered",
+        f"AUDIT FAILED: {disclosed} cells disclosed" if disclosed is not None else "AUDIT RESULT MISSING",
+    )
+
+
 def _suppression(releases: Path) -> dict:
     folder = releases / "public"
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         return {"published": False}
     manifest = json.loads(manifest_path.read_text())
+    policies, table_policy = _policies()
     status_counts: dict[str, dict[str, int]] = {}
     for file in sorted((folder / "tables").glob("*.parquet")):
-        import pyarrow.parquet as pq
-
         try:
-            column = pq.read_table(file, columns=["status"]).column("status").to_pylist()
+            columns = _public_columns(file)
         except (KeyError, ValueError, OSError):
             continue
         counts: dict[str, int] = {}
-        for s in column:
+        for s in columns.get("status", []):
             counts[s or "other"] = counts.get(s or "other", 0) + 1
         status_counts[file.stem] = counts
+        applied = {p for p in columns.get("policy", []) if p}
+        if len(applied) == 1:  # what the publication applied, rather than the seed as it is now
+            table_policy[file.stem] = applied.pop()
     record = record_for(folder, manifest)  # reasons and audit live in the governance area, not the public folder
     by_reason = record.get("suppression", {}) or {}
     rows = []
     for table in sorted(set(status_counts) | set(by_reason)):
         c = status_counts.get(table, {})
         total = sum(c.values())
-        reasons = by_reason.get(table, {})
+        reasons = sorted(by_reason.get(table, {}).items(), key=lambda kv: (-kv[1], kv[0]))
         rows.append(
             [
                 table,
+                table_policy.get(table, ""),
                 total,
                 c.get("published", 0),
                 c.get("recoded", 0),
                 c.get("suppressed", 0),
                 f"{100 * c.get('suppressed', 0) / total:.1f}%" if total else "",
-                "; ".join(f"{k}: {v:,}" for k, v in sorted(reasons.items())),
+                {"lines": [f"{reason_label(k)}: {v:,}" for k, v in reasons]},
             ]
         )
     audit = record.get("audit", {}) or {}
-    disclosed = audit.get("disclosed")
-    verdict = _status(
-        disclosed == 0,
-        f"audit passed: {audit.get('cells_checked', '?'):,} suppressed cells checked, none can be recovered"
-        if isinstance(audit.get("cells_checked"), int)
-        else "audit passed: no cell can be recovered",
-        f"AUDIT FAILED: {disclosed} cells disclosed",
-    )
     chart = stacked_bars(
         [(t, status_counts[t]) for t in sorted(status_counts)],
         ["published", "recoded", "suppressed"],
         "Share of cells per public table (right: % suppressed)",
     )
-    extra = {k: v for k, v in audit.items() if k not in ("cells_checked", "disclosed")}
     return {
         "published": True,
         "policy_version": str(manifest.get("policy_version", "?")),
-        "verdict": verdict,
-        "audit_detail": json.dumps(extra, default=str) if extra else "",
+        "verdict": _audit_verdict(audit),
+        "audit": audit_rows(audit),
         "chart": chart,
         "rows": rows,
+        "reasons": _reason_rows(by_reason, table_policy, policies),
+        "reasons_doc": str(REASONS_DOC.relative_to(paths.REPO_ROOT)),
     }
 
 
@@ -332,11 +510,7 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[dict, dict
         )
     # the table-level graph
     relations = {m.relation for m in lin.models.values()} | {d for m in lin.models.values() for d in m.depends_on}
-    layers = []
-    for layer in LAYERS:
-        nodes = sorted(r for r in relations if r.split(".")[0] == layer)
-        if nodes:
-            layers.append((layer, nodes))
+    layers = L.display_layers(relations)
     # sorted: a model's dependencies may come as a set, and the picture (edge drawing
     # order) should not change from one run to the next
     edges = sorted((d, m.relation) for m in lin.models.values() for d in m.depends_on)
@@ -357,14 +531,26 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[dict, dict
     return restricted, {"unavailable": "", "graph": graph}
 
 
-def _quality(con, home: Path) -> dict:
+def _data_docs(home: Path, out: Path | None) -> dict:
+    """The Great Expectations Data Docs the build writes, as a link relative to where the
+    report is written (so the two can be moved together), or None when there are none yet."""
+    docs = paths.data_docs_dir(home) / "index.html"
+    if not docs.exists():
+        return {"href": None, "path": str(docs)}
+    base = (out or home / "reports" / "governance.html").resolve().parent
+    relative = Path(os.path.relpath(docs.resolve(), base)).as_posix()
+    return {"href": urllib.parse.quote(relative), "path": str(docs)}
+
+
+def _quality(con, home: Path, out: Path | None = None) -> dict:
+    data_docs = _data_docs(home, out)
     feeds = _rows(
         con,
         "SELECT feed, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined), "
         "max(loaded_at) FROM ingest.partition_loads GROUP BY feed ORDER BY feed",
     )
     if not feeds:
-        return {"missing": True}
+        return {"missing": True, "data_docs": data_docs}
     rows = [[f, p, r, lo, q, f"{100 * q / r:.2f}%" if r else "", str(at)[:19]] for f, p, r, lo, q, at in feeds]
     bars = stacked_bars(
         [(f, {"published": lo, "suppressed": q}) for f, _, _, lo, q, _ in feeds],
@@ -387,49 +573,70 @@ def _quality(con, home: Path) -> dict:
         "rules": [list(r) for r in rules],
         "validation_files": files,
         "validation_dir": str(validation),
+        "data_docs": data_docs,
     }
+
+
+# the identity run's counts the report lists, in this order, and those it charts: how
+# records came to be linked (by MARSS number, SSN, the probabilistic model) or were not
+LINKAGE_COUNTS = ["records", "persons", "marss_links", "ssn_links", "splink_links_accepted", "review_queue",
+                  "links_refused_two_k12_students", "new_ids", "merged_ids", "split_ids", "retired_ids"]  # fmt: skip
+LINK_METHODS = ["marss_links", "ssn_links", "splink_links_accepted", "review_queue", "links_refused_two_k12_students"]
+
+
+def _ratio(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _words(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _linkage_charts(counts: dict, pairs: dict, subgroups: dict) -> list:
+    charts = []
+    links = [(_words(k), [("count", counts[k])]) for k in LINK_METHODS if k in counts]
+    if links:
+        charts.append(hbars(links, "How records were linked (links per method; review queue and refusals)"))
+    if pairs:
+        groups = [(name, [("precision", v.get("precision")), ("recall", v.get("recall"))]) for name, v in pairs.items()]
+        charts.append(hbars(groups, "Precision and recall of record pairs against the ground truth", domain_max=1,
+                            fmt="{:.3f}", legend={"precision": "precision", "recall": "recall"}))  # fmt: skip
+    rows = [(f"{_words(family)}: {group}", [("precision", (v.get("all") or {}).get("precision")),
+                                            ("recall", (v.get("all") or {}).get("recall"))])
+            for family, groups in subgroups.items() for group, v in groups.items()]  # fmt: skip
+    if rows:
+        charts.append(hbars(rows, "By subgroup of the true person (all pairs)", domain_max=1, fmt="{:.3f}",
+                            legend={"precision": "precision", "recall": "recall"}))  # fmt: skip
+    return charts
 
 
 def _linkage(home: Path) -> dict:
     path = home / "reports" / "linkage_accuracy.json"
     if not path.exists():
         return {"missing": True}
-    data = json.loads(path.read_text())
-    run = data.get("run", {})
-    counts = run.get("counts", {})
-    acc = data.get("accuracy") or {}
-    keys = [
-        "records",
-        "persons",
-        "marss_links",
-        "ssn_links",
-        "splink_links_accepted",
-        "review_queue",
-        "links_refused_two_k12_students",
-        "new_ids",
-        "merged_ids",
-        "split_ids",
-        "retired_ids",
-    ]
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {"missing": True}
+    run = data.get("run") or {}
+    counts = run.get("counts") or {}
+    acc = data.get("accuracy") or {}  # null or a note when there was no ground truth
     pairs = acc.get("record_pairs") or {}
-    pair_rows = [
-        [k, f"{v.get('precision', 0):.4f}", f"{v.get('recall', 0):.4f}", v.get("true_pairs"), v.get("predicted_pairs")]
-        for k, v in pairs.items()
-    ]
-    sub_rows = []
-    for family, groups in (acc.get("record_pairs_by_subgroup") or {}).items():
-        for group, v in groups.items():
-            allp = v.get("all", {})
-            sub_rows.append(
-                [family, group, v.get("persons"), f"{allp.get('precision', 0):.4f}", f"{allp.get('recall', 0):.4f}"]
-            )
+    subgroups = acc.get("record_pairs_by_subgroup") or {}
+    pair_rows = [[k, _ratio(v.get("precision")), _ratio(v.get("recall")), v.get("true_pairs"), v.get("predicted_pairs")]
+                 for k, v in pairs.items()]  # fmt: skip
+    sub_rows = [[_words(family), group, v.get("persons"), _ratio((v.get("all") or {}).get("precision")),
+                 _ratio((v.get("all") or {}).get("recall"))]
+                for family, groups in subgroups.items() for group, v in groups.items()]  # fmt: skip
     return {
         "missing": False,
         "run_id": str(run.get("run_id", "")),
         "mode": str(run.get("mode", "")),
-        "counts": [[k, counts[k]] for k in keys if k in counts],
+        "counts": [[_words(k), counts[k]] for k in LINKAGE_COUNTS if k in counts],
         "pairs": pair_rows,
         "subgroups": sub_rows,
+        "note": str(acc.get("note", "")) if not pairs else "",
+        "charts": _linkage_charts(counts, pairs, subgroups),
     }
 
 
@@ -443,7 +650,28 @@ def _purges(con) -> dict:
     return {"rows": [[r[0], r[1], str(r[2]), str(r[3])[:19], r[4], r[5]] for r in rows]}
 
 
-def _disclosures(home: Path, result) -> dict:
+def disclosure_bins(disclosures: list[dict], max_days: int = 31) -> tuple[str, list[tuple[str, dict[str, int]]]]:
+    """("day" | "month", [(label, {kind: n})]) with every day (or month) from the first
+    disclosure to the last, empty ones too: per day while the log spans up to `max_days`."""
+    days = [dt.date.fromisoformat(str(d["at"])[:10]) for d in disclosures]
+    if not days:
+        return "day", []
+    first, last = min(days), max(days)
+    by_day = (last - first).days <= max_days
+    keys = (
+        [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        if by_day
+        else months_between(first, last)
+    )
+    bins: dict[dt.date, dict[str, int]] = {k: {} for k in keys}
+    for d, day in zip(disclosures, days, strict=True):
+        counts = bins[day if by_day else day.replace(day=1)]
+        counts[d["kind"]] = counts.get(d["kind"], 0) + 1
+    fmt = "%Y-%m-%d" if by_day else "%Y-%m"
+    return ("day" if by_day else "month"), [(k.strftime(fmt), v) for k, v in bins.items()]
+
+
+def _disclosures(home: Path, result, disclosures: list[dict]) -> dict:
     record = disclosures_by_institution(home)
     verdict = _status(
         result.ok,
@@ -454,15 +682,44 @@ def _disclosures(home: Path, result) -> dict:
     for code, entries in record.items():
         last = entries[-1]
         rows.append(
-            [
-                code,
-                len(entries),
-                last["date"],
-                "; ".join(sorted({e["recipient"] for e in entries})),
-                ", ".join(sorted({c for e in entries for c in e.get("clauses", [])})),
-            ]
+            {
+                "key": code,
+                "cells": [
+                    code,
+                    len(entries),
+                    last["date"],
+                    "; ".join(sorted({e["recipient"] for e in entries})),
+                    ", ".join(sorted({c for e in entries for c in e.get("clauses", [])})),
+                ],
+            }
         )
-    return {"verdict": verdict, "head_hash": result.head_hash, "rows": rows}
+    unit, bins = disclosure_bins(disclosures)
+    seen = {k for _, counts in bins for k in counts}
+    kinds = [k for k in PALETTE_KINDS if k in seen] + sorted(seen - set(PALETTE_KINDS))
+    chart = time_bars(bins, kinds, f"Disclosures per {unit}, by kind") if bins else None
+    return {"verdict": verdict, "head_hash": result.head_hash, "rows": rows, "chart": chart}
+
+
+PALETTE_KINDS = ("release", "publication", "extract")  # the disclosure log's kinds, charted in this order
+
+
+def describe(detail, limit: int = 300) -> str:
+    """An activity entry's detail in words ("key: value; ..."), nested keys joined by dots,
+    lists by commas; cut at `limit` characters."""
+
+    def flat(value, prefix=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from flat(v, f"{prefix}{k}.")
+        elif isinstance(value, list | tuple):
+            yield prefix[:-1], ", ".join(str(v) for v in value)
+        else:
+            yield prefix[:-1], "" if value is None else str(value)
+
+    text = "; ".join(
+        f"{_words(k)}: {v}" if k else v for k, v in flat(detail if isinstance(detail, dict) else {"": detail})
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _activity(home: Path) -> dict:
@@ -476,13 +733,13 @@ def _activity(home: Path) -> dict:
         "by_action": ", ".join(f"{n} {a}" for a, n in sorted(by_action.items())),
         "rows": [
             [
-                str(e.get("at", ""))[:19],
+                str(e.get("at", ""))[:19].replace("T", " "),
                 e.get("user", ""),
                 e.get("action", ""),
-                json.dumps(e.get("detail", {}), default=str)[:300],
+                describe(e.get("detail", {})),
             ]
             for e in latest
-        ],
+        ],  # fmt: skip
     }
 
 
@@ -505,11 +762,13 @@ def _environment():
     return env
 
 
-def gather(home: Path, *, lineage_result=None) -> dict:
+def gather(home: Path, *, lineage_result=None, out: Path | None = None, progress=lambda message: None) -> dict:
     """Everything the report shows, as plain data (section id -> its data); no HTML
-    except the inline SVG pictures, which svg.py escapes and returns as Markup."""
+    except the inline SVG pictures, which svg.py escapes and returns as Markup. `out` is
+    where the report will be written (links to other files are made relative to it)."""
     warehouse = home / "warehouse.duckdb"
     releases = home / "releases"
+    progress("verifying the disclosure log")
     chain = verify_chain(home)
     disclosures = read_disclosures(home)
     con = _connect(warehouse)
@@ -518,18 +777,22 @@ def gather(home: Path, *, lineage_result=None) -> dict:
 
         as_of = as_of_date()
         restricted, lineage_data = _restricted(home, warehouse, lineage_result)
-        bodies = {
-            "agreements": _agreements(con, as_of),
-            "releases": _releases(releases, disclosures),
-            "suppression": _suppression(releases),
-            "restricted": restricted,
-            "lineage": lineage_data,
-            "quality": _quality(con, home),
-            "linkage": _linkage(home),
-            "purges": _purges(con),
-            "disclosures": _disclosures(home, chain),
-            "activity": _activity(home),
+        makers = {
+            "agreements": lambda: _agreements(con, as_of),
+            "releases": lambda: _releases(releases, disclosures),
+            "suppression": lambda: _suppression(releases),
+            "restricted": lambda: restricted,
+            "lineage": lambda: lineage_data,
+            "quality": lambda: _quality(con, home, out),
+            "linkage": lambda: _linkage(home),
+            "purges": lambda: _purges(con),
+            "disclosures": lambda: _disclosures(home, chain, disclosures),
+            "activity": lambda: _activity(home),
         }
+        bodies = {}
+        for i, (sid, title) in enumerate(SECTIONS, 1):
+            progress(f"section {i}/{len(SECTIONS)}: {title}")
+            bodies[sid] = makers[sid]()
     finally:
         if con is not None:
             con.close()
@@ -543,8 +806,10 @@ def gather(home: Path, *, lineage_result=None) -> dict:
     }
 
 
-def render(home: Path, *, lineage_result=None) -> tuple[str, bool]:
-    report = gather(home, lineage_result=lineage_result)
+def render(home: Path, *, lineage_result=None, out: Path | None = None, progress=lambda message: None):
+    """(the page's HTML, whether the disclosure log verifies)."""
+    report = gather(home, lineage_result=lineage_result, out=out, progress=progress)
+    progress("rendering the page")
     return _environment().get_template("report.html.j2").render(report), report["chain_ok"]
 
 
@@ -571,8 +836,49 @@ def write_report(
             )
         except (RuntimeError, OSError, duckdb.Error) as exc:
             lineage_result = exc
-    progress(f"verifying the disclosure log and rendering {len(SECTIONS)} sections")
-    html, chain_ok = render(home, lineage_result=lineage_result)
+    progress(f"gathering {len(SECTIONS)} sections")
+    html, chain_ok = render(home, lineage_result=lineage_result, out=out, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
+    progress(f"wrote {out}")
     return Report(out, [sid for sid, _ in SECTIONS], chain_ok)
+
+
+# ---------------------------------------------------------------- PDF
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+# headless and offline: the report needs nothing from the network, and printing it must not
+# touch the user's own browser profile (a temporary one is used)
+CHROMIUM_FLAGS = ["--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update", "--disable-extensions"]  # fmt: skip
+
+
+def find_chromium() -> str | None:
+    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+
+
+def write_pdf(html: Path, pdf: Path | None = None, *, browser: str | None = None, timeout: float = 180) -> Path:
+    """Print the report to PDF (default: beside it, .pdf) with headless Chromium, as the page's
+    print stylesheet lays it out (landscape letter, a page break before each section, table
+    headers repeated; page numbers in Chromium's footer). Raises PdfUnavailable."""
+    browser = browser or find_chromium()
+    if browser is None:
+        raise PdfUnavailable("no Chromium on PATH (Debian: apt-get install chromium, or `make browser`)")
+    html = Path(html).resolve()
+    pdf = Path(pdf) if pdf is not None else html.with_suffix(".pdf")
+    partial = pdf.with_name(pdf.name + ".partial")  # renamed once whole: never a half-written PDF
+    # Chromium refuses to run as root with its sandbox on (containers, CI)
+    sandbox = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory(prefix="sleds-pdf-") as profile:
+        cmd = [browser, *CHROMIUM_FLAGS, *sandbox, f"--user-data-dir={profile}", f"--print-to-pdf={partial}",
+               html.as_uri()]  # fmt: skip
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            partial.unlink(missing_ok=True)
+            raise PdfUnavailable(f"{browser} did not print the report: {exc}") from None
+    if done.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
+        raise PdfUnavailable(f"{browser} did not print the report (exit {done.returncode}): {done.stderr[-600:]}")
+    os.replace(partial, pdf)
+    return pdf
