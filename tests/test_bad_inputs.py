@@ -171,6 +171,9 @@ ROW_CASES = [
     ("uic_trailing_newline", "msds", {"uic": "1234567890\n"}, "uic"),
     # an identifier in a column that is not PII: quarantined, and the value never leaves the vault
     ("ssn_in_county_of_residence", "ps_enrollment", {"county_of_residence": "123-45-6789"}, "county_of_residence"),
+    # ... and as bare digits in a numeric column, which a plain "whole number" rule let through
+    ("ssn_digits_in_cumulative_debt", "ps_awards", {"cumulative_debt": "123456789"}, "cumulative_debt is not whole"),
+    ("ssn_digits_in_accumulated_units", "ps_enrollment", {"accumulated_units": "123456789"}, "accumulated_units"),
 ]
 
 
