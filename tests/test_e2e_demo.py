@@ -33,6 +33,11 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     for feed in ("msds", "ps_enrollment", "ps_awards"):  # each raw asset's blocking re-check
         assert f"checked      raw/{feed}:engines_agree passed" in out
     assert "make ui" in out and "sleds query" in out  # where to look next
+    # the re-checks left Great Expectations' own Data Docs, a page per feed's latest validation
+    docs = home / "reports" / "data_docs"
+    assert (docs / "index.html").exists()
+    for feed in ("msds", "ps_enrollment", "ps_awards"):
+        assert list((docs / "validations" / f"{feed}_ingest").rglob("*.html")), feed
     summary = json.loads((home / "demo" / "generation.json").read_text())
     wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     for feed, model in (("msds", "stg_msds__records"), ("ps_awards", "stg_ps__awards")):
