@@ -488,3 +488,30 @@ def test_rows_that_are_not_what_their_file_says_are_quarantined(templates, sleds
     report = run_case(tmp_path, feed, rows, rel=path(rows[0]))
     assert report.rows_read == 3 and report.rows_quarantined == 3 and report.balanced, report.failures_by_rule
     assert report.failures_by_rule.get(rule) == 3, report.failures_by_rule
+
+
+def _in_year(row: dict, fiscal_year: int) -> dict:
+    """The row moved whole to another fiscal year: its dates (birthdate too) by as many years."""
+    shift = fiscal_year - int(row["fiscal_year"])
+    moved = dict(row, fiscal_year=str(fiscal_year))
+    for column in ("term_start_date", "term_end_date", "award_date", "birthdate"):
+        if moved.get(column) and moved[column][:4].isdigit():
+            moved[column] = f"{int(moved[column][:4]) + shift}{moved[column][4:]}"
+    return moved
+
+
+@pytest.mark.parametrize("feed", ["ps_enrollment", "ps_awards"])
+def test_a_fiscal_year_beyond_the_calendar_is_quarantined_though_its_file_agrees(templates, sleds_home, tmp_path, feed):
+    """A file named FY2099 whose rows say FY2099, every date consistent with it: the only fault
+    is that the year has not begun (seeds/msds_collection_calendar.csv ends with 2026-27)."""
+    from orchestration.lib.contracts.derived import calendar_last_day
+
+    rule = "fiscal_year is after the last school year of seeds/msds_collection_calendar.csv"
+    rows = [_in_year(r, 2099) for r in templates[feed]]
+    report = run_case(tmp_path, feed, rows)
+    assert report.rows_read == 3 and report.rows_quarantined == 3 and report.balanced
+    assert report.failures_by_rule == {rule: 3}, report.failures_by_rule
+    # the last fiscal year the calendar has begun loads
+    last = int(calendar_last_day()[:4])
+    ok = run_case(tmp_path / "last", feed, [_in_year(r, last) for r in templates[feed]])
+    assert ok.rows_quarantined == 0, ok.failures_by_rule

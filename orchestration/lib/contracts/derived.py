@@ -10,7 +10,30 @@ stored in the warehouse.
 
 from __future__ import annotations
 
+import csv
+from functools import cache
+
 _DATE = "try_strptime({col}, '%Y-%m-%d')"
+CALENDAR_SEED = "msds_collection_calendar.csv"
+
+
+class CalendarError(ValueError):
+    """The collection calendar seed cannot bound the years a feed may report."""
+
+
+@cache
+def calendar_last_day() -> str:
+    """The last day (June 30) of the last school year in seeds/msds_collection_calendar.csv:
+    no fiscal year may end after it. The state adds a school year's row before its first
+    collection, so the seed is the one place that says which years have begun; a file
+    named FY2099 whose rows say FY2099 is quarantined instead of loading as the future."""
+    from orchestration.lib.paths import SEEDS_DIR
+
+    with (SEEDS_DIR / CALENDAR_SEED).open(newline="", encoding="utf-8") as handle:
+        years = sorted({row["school_year"] for row in csv.DictReader(handle) if row.get("school_year")})
+    if not years or not all(len(y) == 7 and y[:4].isdigit() for y in years):
+        raise CalendarError(f"seeds/{CALENDAR_SEED} has no school year written YYYY-YY: add a row per collection")
+    return f"{int(years[-1][:4]) + 1}-06-30"
 
 
 def _age(birth: str, at: str) -> str:
@@ -36,6 +59,8 @@ DERIVED = {
         "_age_at_reference_date": _age("birthdate", _DATE.format(col="term_start_date")),
     },
 }
+# a constant from the seed (in the SQL text, so suite_sha changes with it)
+DERIVED["ps_enrollment"]["_calendar_last_day"] = f"'{calendar_last_day()}'"
 DERIVED["ps_awards"] = dict(DERIVED["ps_enrollment"])
 DERIVED["ps_awards"]["_age_at_reference_date"] = _age("birthdate", _DATE.format(col="award_date"))
 
@@ -70,11 +95,13 @@ DERIVED_FROM = {
         "_fiscal_year_start": ("fiscal_year",),
         "_fiscal_year_end": ("fiscal_year",),
         "_age_at_reference_date": ("birthdate", "term_start_date"),
+        "_calendar_last_day": (),  # from the seed, not the row
     },
     "ps_awards": {
         "_fiscal_year_start": ("fiscal_year",),
         "_fiscal_year_end": ("fiscal_year",),
         "_age_at_reference_date": ("birthdate", "award_date"),
+        "_calendar_last_day": (),
     },
 }
 

@@ -51,12 +51,18 @@ def suite_path(feed: str, directory: Path = EXPECTATIONS_DIR) -> Path:
 
 
 def suite_sha(feed: str, directory: Path = EXPECTATIONS_DIR) -> str:
-    """SHA-256 of the suite file and the code sets it reads: a load is recorded
-    against it, so a changed contract revalidates unchanged files."""
+    """SHA-256 of the suite file, the code sets it reads and the SQL of the derived
+    columns it checks (with the calendar's bound in it): a load is recorded against it,
+    so a changed contract revalidates unchanged files."""
+    from orchestration.lib.contracts.derived import derived_select
     from orchestration.lib.paths import SEEDS_DIR
     from orchestration.lib.storage import sha256_bytes
 
-    return sha256_bytes(suite_path(feed, directory).read_bytes(), (SEEDS_DIR / "code_sets.csv").read_bytes())
+    return sha256_bytes(
+        suite_path(feed, directory).read_bytes(),
+        (SEEDS_DIR / "code_sets.csv").read_bytes(),
+        derived_select(feed).encode(),
+    )
 
 
 RENDER_COMMAND = "python -m tools.gx_suites (make suites)"
