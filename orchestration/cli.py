@@ -57,7 +57,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _print(f"landing       {landing}")
     _stop_on_sigterm()
     try:
-        result = build(landing, full=bool(args.full))
+        result = build(landing, full=bool(args.full), prune=bool(args.prune))
     except (BuildInterrupted, KeyboardInterrupt) as exc:
         what = f"{exc}; " if isinstance(exc, BuildInterrupted) else ""
         _print(
@@ -78,7 +78,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if result.success:
         _summary()
     _print(f"total {result.seconds:.0f}s")
-    _activity("build", {"landing": str(landing), "full": bool(args.full), "partitions_loaded": result.partitions_loaded,
+    _activity("build", {"landing": str(landing), "full": bool(args.full), "prune": bool(args.prune),
+                        "partitions_loaded": result.partitions_loaded,
                         "succeeded": bool(result.success), "seconds": round(result.seconds)})  # fmt: skip
     return result.exit_code
 
@@ -387,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(func=cmd_generate)
     b = sub.add_parser("build", help="materialize every asset in process, with progress")
     b.add_argument("--full", action="store_true", help="reload every partition, even unchanged ones")
+    b.add_argument("--prune", action="store_true", help="retract the partitions whose files left the landing folder "
+                   "(their records leave the warehouse and the vault; logged)")  # fmt: skip
     b.set_defaults(func=cmd_build)
     q = sub.add_parser("query", help="read-only SQL against a release you are entitled to (never the vault)")
     q.add_argument("sql")

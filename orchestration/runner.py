@@ -73,11 +73,13 @@ def build(
     landing: Path | None = None,
     *,
     full: bool = False,
+    prune: bool = False,
     emit: Callable[[str], None] | None = None,
     poll_interval: float = 0.5,
 ) -> BuildResult:
-    """Load what changed in `landing` and rebuild everything downstream. Progress
-    lines go to `emit` (default: this process's stdout as it is now; while a job
+    """Load what changed in `landing` and rebuild everything downstream; with `prune`,
+    first retract the partitions whose files are gone (orchestration/lib/ingest/retract.py).
+    Progress lines go to `emit` (default: this process's stdout as it is now; while a job
     runs, stdout itself is the run's log file, where dbt's output belongs)."""
     if emit is None:
         terminal = sys.stdout
@@ -97,7 +99,8 @@ def build(
         planned = plan(landing, paths.warehouse_path())
     except LandingError as exc:
         return BuildResult(False, 2, f"cannot build: {exc}")
-    _landing_report(landing, planned, emit)
+    removed = _landing_report(landing, planned, emit, prune)
+    retract = removed if prune else []
     todo = [p for p in planned if full or p.reason != "unchanged"]
     result = BuildResult(False, 1, partitions_planned=len(planned), partitions_loaded=len(todo))
     reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
@@ -107,7 +110,7 @@ def build(
     )
     # what changed besides the landing files: anything but them makes the whole downstream due
     changed = ["--full"] if full else build_state.what_changed()
-    if not todo and not changed:
+    if not todo and not changed and not retract:
         result.success, result.exit_code = True, 0
         result.message = (
             "nothing to do: every partition is loaded, and the code, reference data, agreements (as of "
@@ -115,15 +118,18 @@ def build(
             "successful build left them (sleds build --full rebuilds everything)"
         )
         return _finish(result, began)
-    feeds = sorted({p.feed for p in todo}) if not changed else []
-    registry_only = not todo and set(changed) <= REGISTRY_INPUTS
-    emit(f"downstream due: {', '.join(changed) if changed else 'new or changed partitions of ' + ', '.join(feeds)}")
+    feeds = sorted({p.feed for p in todo} | {feed for feed, _ in retract}) if not changed else []
+    registry_only = not todo and not retract and set(changed) <= REGISTRY_INPUTS
+    what = "new, changed or retracted" if retract else "new or changed"
+    emit(f"downstream due: {', '.join(changed) if changed else f'{what} partitions of ' + ', '.join(feeds)}")
     build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
     _recover(dagster, emit)
     interrupted = False
     try:
+        if retract:
+            _retract(retract, dagster, emit)
         from orchestration.definitions import defs
 
         quiet = {"console": {"config": {"log_level": "WARNING"}}}
@@ -245,9 +251,25 @@ def _recover(dagster, emit: Callable[[str], None]) -> None:
         emit(f"cleaned up {leftover.describe(home)}")
 
 
-def _landing_report(landing: Path, planned, emit: Callable[[str], None]) -> None:
+def _retract(removed: list[tuple[str, str]], dagster, emit: Callable[[str], None]) -> None:
+    """`--prune`: each partition whose files are gone out of the warehouse, the vault and
+    Dagster's partitions, an activity-log entry each."""
+    from orchestration.lib.governance.activity_log import record_activity
+    from orchestration.lib.ingest.retract import retract_partitions
+
+    for done in retract_partitions(removed, paths.warehouse_path(), paths.vault_path()):
+        name = f"{done.feed}_partitions"
+        if dagster.has_dynamic_partition(name, done.partition):
+            dagster.delete_dynamic_partition(name, done.partition)
+        record_activity("partition_retracted", {"feed": done.feed, "partition": done.partition,
+                                                "rows_deleted": done.rows_deleted})  # fmt: skip
+        emit(f"retracted {done.feed} {done.partition}: {done.records} records out of the warehouse and the vault")
+
+
+def _landing_report(landing: Path, planned, emit: Callable[[str], None], prune: bool = False) -> list[tuple[str, str]]:
     """What the landing folder holds that is not loaded, and partitions loaded earlier that
-    are gone from it: a line each (up to 10) and SLEDS_HOME/reports/landing.json in full."""
+    are gone from it (returned): a line each (up to 10) and SLEDS_HOME/reports/landing.json
+    in full."""
     from orchestration.lib.ingest.landing import survey
     from orchestration.lib.ingest.plan import removed_partitions
 
@@ -255,14 +277,16 @@ def _landing_report(landing: Path, planned, emit: Callable[[str], None]) -> None
     removed = removed_partitions(planned, paths.warehouse_path())
     out = _write_report("landing.json", {
         "landing": str(landing), "partitions": len(planned), "not_loaded": [vars(s) for s in skipped],
-        "removed_partitions": [{"feed": f, "partition": k} for f, k in removed],
+        "removed_partitions": [{"feed": f, "partition": k} for f, k in removed], "prune": prune,
     })  # fmt: skip
     for entry in skipped[:10]:
         emit(f"landing: not loaded: {entry.path}: {entry.why}")
+    fate = "--prune retracts it" if prune else "it stays in the warehouse (`sleds build --prune` retracts it)"
     for feed, key in removed[:10]:
-        emit(f"landing: {feed} {key} was loaded before and its files are gone: it stays in the warehouse")
+        emit(f"landing: {feed} {key} was loaded before and its files are gone: {fate}")
     if len(skipped) > 10 or len(removed) > 10:
         emit(f"landing: {len(skipped)} entries not loaded, {len(removed)} partitions gone in all: {out}")
+    return removed
 
 
 def _seal_vault(dagster, emit: Callable[[str], None], result: BuildResult) -> bool:

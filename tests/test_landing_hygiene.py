@@ -1,7 +1,7 @@
 """The landing folder is read as it is, and what is not loaded is said: symbolic links
 are not followed, hidden and half-written files are left, a misspelt feed folder is
 named, an unreadable feed folder stops the build, and partitions whose files are gone
-are reported."""
+are reported, and retracted with `--prune`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.lib.ingest.landing import LandingError, discover, survey
 from orchestration.lib.ingest.plan import plan, removed_partitions
-from tests.conftest import copy_home
+from tests.conftest import copy_home, open_vault
 
 
 @pytest.fixture()
@@ -71,7 +71,9 @@ def test_an_unreadable_feed_folder_stops_the_build_and_says_which(landing, monke
     assert not (sleds_home / "warehouse.duckdb").exists()
 
 
-def test_partitions_whose_files_are_gone_are_reported_and_stay(tiny_warehouse, tiny_feeds, tmp_path, monkeypatch):
+def test_partitions_whose_files_are_gone_stay_until_pruned_and_prune_retracts_them_everywhere(
+    tiny_warehouse, tiny_feeds, tmp_path, monkeypatch
+):
     from orchestration import runner
 
     home = copy_home(tiny_warehouse, tmp_path / "home")
@@ -88,3 +90,58 @@ def test_partitions_whose_files_are_gone_are_reported_and_stay(tiny_warehouse, t
     assert any("its files are gone: it stays in the warehouse" in line for line in lines), lines
     report = json.loads((home / "reports" / "landing.json").read_text())
     assert [(r["feed"], r["partition"]) for r in report["removed_partitions"]] == removed
+    assert any("`sleds build --prune` retracts it" in line for line in lines)
+
+    # --prune: the steward withdraws the delivery; its records leave the warehouse, the vault
+    # and everything built from them, in the same build, and the retraction is logged
+    import duckdb
+
+    from orchestration.lib.governance.activity_log import read_activity
+    from orchestration.runner import instance
+
+    def rows(con, table: str) -> int:
+        keys = [k for _, k in removed]
+        return con.execute(f"select count(*) from {table} where list_contains(?, partition_key)", [keys]).fetchone()[0]
+
+    wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    loaded = rows(wh, "raw.ps_awards") + rows(wh, "raw.ps_awards_quarantine")
+    tokens = {t for (t,) in wh.execute("select record_token from raw.ps_awards").fetchall()}
+    researchers_saw = wh.execute("select count(*) from release_sleds.rel_sleds__ps_awards").fetchone()[0]
+    wh.close()
+    assert loaded > 0
+    lines = []
+    pruned = runner.build(landing, prune=True, emit=lines.append)
+    assert pruned.success, "\n".join(lines[-30:])
+    for feed, key in removed:
+        assert any(line.startswith(f"retracted {feed} {key}: ") for line in lines), lines
+    assert any("downstream due: new, changed or retracted partitions of ps_awards" in line for line in lines)
+    wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    for table in ("raw.ps_awards", "raw.ps_awards_quarantine", "ingest.quarantine_reasons"):
+        assert rows(wh, table) == 0, table
+    latest = wh.execute(
+        "select partition_key, arg_max(change, loaded_at) from ingest.partition_loads where feed = 'ps_awards' "
+        "group by all having arg_max(change, loaded_at) = 'retracted' order by 1"
+    ).fetchall()
+    remaining = {t for (t,) in wh.execute("select record_token from raw.ps_awards").fetchall()}
+    linked = {t for (t,) in wh.execute("select record_token from identity.record_research_ids").fetchall()}
+    released = wh.execute("select count(*) from release_sleds.rel_sleds__ps_awards").fetchone()[0]
+    wh.close()
+    assert [k for k, _ in latest] == sorted(k for _, k in removed)
+    assert not (tokens - remaining) & linked, "a retracted record still has a research ID"
+    assert released < researchers_saw, "the SLEDS release was rebuilt without the retracted awards"
+    vault = open_vault(home, tmp_path / "vault")
+    for table in ("landing.ps_awards_identity", "landing.ps_awards_quarantine"):
+        assert rows(vault, table) == 0, f"PII of a retracted partition left in the vault ({table})"
+    vault.close()
+    assert not set(removed) & {("ps_awards", k) for k in instance(home).get_dynamic_partitions("ps_awards_partitions")}
+    entries = [e for e in read_activity(home) if e["action"] == "partition_retracted"]
+    assert [(e["detail"]["feed"], e["detail"]["partition"]) for e in entries] == removed
+    # retracted once: the next build neither reports the partitions nor retracts them again
+    lines = []
+    again = runner.build(landing, prune=True, emit=lines.append)
+    assert again.success and again.message.startswith("nothing to do"), lines[-10:]
+    assert not any("its files are gone" in line or line.startswith("retracted") for line in lines)
+    # the delivery comes back: it loads again as a change of that partition
+    shutil.copytree(tiny_feeds / "landing" / "ps_awards" / gone.name, gone)
+    back = plan(landing, home / "warehouse.duckdb")
+    assert {p.reason for p in back if (p.feed, p.key) in set(removed)} == {"changed"}

@@ -78,6 +78,7 @@ VAULT_CALLERS: dict[str, Access] = {
     "orchestration.lib.identity.pipeline": "write",
     "orchestration.lib.identity.review": "write",
     "orchestration.lib.agreements.purge": "write",
+    "orchestration.lib.ingest.retract": "write",
     "orchestration.lib.identity.accuracy": "read",
     "orchestration.lib.derived.ages": "read",
     "orchestration.lib.contracts.recheck": "read",

@@ -114,7 +114,7 @@ def ingest_partition(
             [feed, key],
         ).fetchone()
         if previous:
-            report.previous_batch_id = str(previous[0])
+            report.previous_batch_id = None if previous[0] is None else str(previous[0])  # None: a retraction
             same = json.loads(previous[1]) == report.files
             report.change = "unchanged" if same else "corrected"
             if same and previous[2] != report.suite_sha:

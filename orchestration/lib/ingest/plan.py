@@ -58,14 +58,20 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
 
 
 def removed_partitions(planned: list[PlannedPartition], warehouse: Path) -> list[tuple[str, str]]:
-    """(feed, partition) loaded earlier whose files are no longer in the landing folder:
-    they stay in the warehouse (a delivery is not withdrawn by deleting a file), and the
-    landing report says so."""
+    """(feed, partition) loaded, and not retracted since, whose files are no longer in the
+    landing folder: they stay in the warehouse (a delivery is not withdrawn by deleting a
+    file) and the landing report says so, unless `sleds build --prune` retracts them
+    (retract.py)."""
+    from orchestration.lib.ingest.retract import RETRACTED
+
     if not warehouse.exists():
         return []
     with storage.warehouse(warehouse, read_only=True) as con:
-        query = "SELECT DISTINCT feed, partition_key FROM ingest.partition_loads"
-        loaded = con.execute(query).fetchall() if _has_ledger(con) else []
+        query = (
+            "SELECT feed, partition_key FROM ingest.partition_loads GROUP BY ALL "
+            "HAVING arg_max(change, loaded_at) IS DISTINCT FROM ?"
+        )
+        loaded = con.execute(query, [RETRACTED]).fetchall() if _has_ledger(con) else []
     present = {(p.feed, p.key) for p in planned}
     return sorted((feed, key) for feed, key in loaded if (feed, key) not in present)
 
