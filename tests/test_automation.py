@@ -108,3 +108,34 @@ def test_the_daily_schedule_re_evaluates_agreements_through_the_downstream_job()
     assert {"governance/agreements", "governance/purges", "release/sleds_release", "publish/public_summaries"} <= names
     (request,) = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
     assert request.run_config == {}
+
+
+@pytest.mark.integration
+def test_the_vault_sealer_seals_what_a_ui_run_left_unsealed_once_nothing_runs(tiny_warehouse, tmp_path, monkeypatch):
+    """A run started in the UI unseals the vault and does not seal it at its end (only
+    `sleds build` does); the sensor seals it, but not while a run is live, nor in the
+    seconds after one ended (the gap between the runs of one build)."""
+    from orchestration import runner
+    from orchestration.definitions import defs
+    from orchestration.defs import automation
+    from orchestration.lib import paths, vault_at_rest
+
+    home = copy_home(tiny_warehouse, tmp_path / "home")
+    monkeypatch.setenv("SLEDS_HOME", str(home))
+    instance = runner.instance()
+    sensor = defs.resolve_sensor_def("vault_sealer")
+
+    def tick() -> str:
+        return sensor(dg.build_sensor_context(instance=instance, definitions=defs)).skip_message
+
+    assert tick() == "the vault is sealed"
+    sealed = vault_at_rest.sealed_path(paths.vault_path())
+    before = sealed.read_bytes()
+    vault_at_rest.ensure_working_copy(paths.vault_path())  # what a UI run's first vault-side stage does
+    run = instance.add_run(dg.DagsterRun(job_name="marts", status=dg.DagsterRunStatus.STARTED))  # no owner: the UI
+    assert "stays unsealed while run" in tick() and vault_at_rest.unsealed_working_copy() is not None
+    instance.report_run_failed(run, message="ended for the test")
+    assert "waiting for" in tick() and vault_at_rest.unsealed_working_copy() is not None
+    monkeypatch.setattr(automation, "SEAL_AFTER_IDLE_S", 0)
+    assert tick().startswith("vault unchanged")  # only read since it was unsealed: the sealed file stays
+    assert vault_at_rest.unsealed_working_copy() is None and sealed.read_bytes() == before

@@ -7,6 +7,10 @@
 - Declarative automation: every asset downstream of ingest is `eager`: once a feed's
   partition lands, its descendants are materialized, in the one-writer pool, by the
   `downstream_automation` sensor.
+- `vault_sealer` sensor: a run started in the UI unseals the vault (its first vault-side
+  stage does) and, unlike `sleds build`, nothing seals it at the run's end; the sensor seals
+  it once no run is live and none has ended for SEAL_AFTER_IDLE_S (so not in the seconds
+  between the runs of one build), and never while any process has it open.
 - `agreements_daily` schedule: agreement statuses change with the date (expiry,
   destruction dates), so the downstream job runs every morning: the registry is
   re-evaluated, due purges are carried out and releases rebuilt; a release whose content
@@ -29,6 +33,7 @@ from orchestration.lib.storage import sha256_json
 # everything after ingest, with the raw assets' Great Expectations re-checks (they block it)
 DOWNSTREAM = dg.AssetSelection.all() - dg.AssetSelection.groups("ingest") | RECHECKS
 DAILY_CRON = "0 6 * * *"  # before the working day: statuses as of today
+SEAL_AFTER_IDLE_S = 120  # longer than the gap between the runs of one build (its definitions load in ~40 s)
 EAGER = dg.AutomationCondition.eager()
 
 
@@ -106,6 +111,43 @@ downstream_automation = dg.AutomationConditionSensorDefinition(
 )
 
 
+@dg.sensor(
+    name="vault_sealer",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Seals the vault's working copy (encryption at rest) once no run has been live for "
+    f"{SEAL_AFTER_IDLE_S} s: a run started in the UI leaves it unsealed; sleds build seals at its own end.",
+)
+def vault_sealer(context: dg.SensorEvaluationContext):
+    import time
+
+    from orchestration.lib import vault_at_rest
+    from orchestration.lib.sealing import SealError
+    from orchestration.recovery import run_states
+
+    if vault_at_rest.unsealed_working_copy() is None:
+        return dg.SkipReason("the vault is sealed")
+    live = [s for s in run_states(context.instance) if not s.stale]
+    if live:
+        return dg.SkipReason(f"the vault stays unsealed while {live[0].describe()}")
+    ended = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+                                        dg.DagsterRunStatus.CANCELED]),
+        limit=1,
+    )  # fmt: skip
+    last_end = ended[0].end_time if ended and ended[0].end_time else None
+    if last_end is not None and time.time() - last_end < SEAL_AFTER_IDLE_S:
+        return dg.SkipReason(f"a run ended {time.time() - last_end:.0f} s ago: waiting for {SEAL_AFTER_IDLE_S} s idle")
+    try:
+        done = vault_at_rest.seal()
+    except SealError as exc:
+        return dg.SkipReason(f"the vault was NOT sealed: {exc}")
+    if done == "in use":
+        return dg.SkipReason("another process has the vault open: trying again on the next tick")
+    context.log.info(f"vault {done}: no run live")
+    return dg.SkipReason(f"vault {done} (no run live for {SEAL_AFTER_IDLE_S} s)")
+
+
 agreements_daily = dg.ScheduleDefinition(
     name="agreements_daily",
     job_name="marts",
@@ -116,4 +158,4 @@ agreements_daily = dg.ScheduleDefinition(
 )
 
 
-defs = dg.Definitions(sensors=[landing_folder, downstream_automation], schedules=[agreements_daily])
+defs = dg.Definitions(sensors=[landing_folder, downstream_automation, vault_sealer], schedules=[agreements_daily])
