@@ -443,11 +443,20 @@ def test_the_data_docs_are_linked_relative_to_the_report(tmp_path):
     docs = paths.data_docs_dir(home) / "index.html"
     docs.parent.mkdir(parents=True)
     docs.write_text("<html>data docs</html>")
+    # two re-checks of one suite (GX's layout: validations/<suite>/<run>/<UTC time>/<batch>.html)
+    pages = {}
+    for run, at in (("run-b", "20261201T090000.000000Z"), ("run-a", "20261203T125135.622449Z")):
+        pages[at] = docs.parent / "validations" / "msds_ingest" / run / at / "msds_recheck_sample.html"
+        pages[at].parent.mkdir(parents=True)
+        pages[at].write_text("<html>validation</html>")
     out = tmp_path / "elsewhere" / "report files" / "r.html"
     html = write_report(out, home=home, with_lineage=False).path.read_text()
-    href = htmllib.unescape(re.search(r'<a href="([^"]+)">', _section(html, "quality")).group(1))
-    assert not href.startswith(("/", "file:"))  # relative: the report and the docs can move together
+    hrefs = [htmllib.unescape(h) for h in re.findall(r'<a href="([^"]+)">', _section(html, "quality"))]
+    assert hrefs and not any(h.startswith(("/", "file:")) for h in hrefs)  # relative: they move together
     from urllib.parse import unquote
 
-    assert (out.parent / unquote(href)).resolve() == docs.resolve()
+    assert (out.parent / unquote(hrefs[0])).resolve() == docs.resolve()
+    # the latest validation of each suite is linked too (GX's index needs scripts from the internet)
+    assert [(out.parent / unquote(h)).resolve() for h in hrefs[1:]] == [pages["20261203T125135.622449Z"].resolve()]
+    assert "msds_ingest</a>, 2026-12-03 12:51 UTC" in html
     assert "No Data Docs yet" not in html

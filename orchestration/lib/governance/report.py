@@ -532,14 +532,29 @@ def _restricted(home: Path, warehouse: Path, lineage_result) -> tuple[dict, dict
 
 
 def _data_docs(home: Path, out: Path | None) -> dict:
-    """The Great Expectations Data Docs the build writes, as a link relative to where the
-    report is written (so the two can be moved together), or None when there are none yet."""
-    docs = paths.data_docs_dir(home) / "index.html"
+    """The Great Expectations Data Docs the build writes, as links relative to where the
+    report is written (so the two can be moved together): the site's index, and each
+    suite's latest validation page, because the index lists validations with scripts GX
+    loads from the internet (an offline machine shows it empty) while each page shows
+    its content without them. No href when there are none yet."""
+    site = paths.data_docs_dir(home)
+    docs = site / "index.html"
     if not docs.exists():
-        return {"href": None, "path": str(docs)}
+        return {"href": None, "path": str(docs), "latest": []}
     base = (out or home / "reports" / "governance.html").resolve().parent
-    relative = Path(os.path.relpath(docs.resolve(), base)).as_posix()
-    return {"href": urllib.parse.quote(relative), "path": str(docs)}
+
+    def href(page: Path) -> str:
+        return urllib.parse.quote(Path(os.path.relpath(page.resolve(), base)).as_posix())
+
+    latest = []
+    # validations/<suite>/<run>/<UTC time>/<batch>.html: the latest is the one with the latest time
+    for suite in sorted(p for p in (site / "validations").glob("*") if p.is_dir()):
+        pages = sorted(suite.glob("*/*/*.html"), key=lambda page: page.parent.name)
+        if pages:
+            at = pages[-1].parent.name  # e.g. 20261203T125135.622449Z
+            when = f"{at[:4]}-{at[4:6]}-{at[6:8]} {at[9:11]}:{at[11:13]} UTC" if len(at) >= 13 else at
+            latest.append({"suite": suite.name, "href": href(pages[-1]), "at": when})
+    return {"href": href(docs), "path": str(docs), "latest": latest}
 
 
 def _quality(con, home: Path, out: Path | None = None) -> dict:
