@@ -101,6 +101,11 @@ def build(
         return BuildResult(False, 2, f"cannot build: {exc}")
     removed = _landing_report(landing, planned, emit, prune)
     retract = removed if prune else []
+    emptied = emptied_feeds(planned, retract)
+    if emptied:
+        return BuildResult(False, 2, f"cannot build: --prune would retract every partition of {', '.join(emptied)}: "
+                           f"{landing} holds none of their files (is SLEDS_LANDING right, the share mounted?). "
+                           "Nothing was retracted.")  # fmt: skip
     todo = [p for p in planned if full or p.reason != "unchanged"]
     result = BuildResult(False, 1, partitions_planned=len(planned), partitions_loaded=len(todo))
     reasons = ", ".join(f"{sum(p.reason == r for p in todo)} {r}" for r in ("new", "changed", "contract changed"))
@@ -122,14 +127,18 @@ def build(
     registry_only = not todo and not retract and set(changed) <= REGISTRY_INPUTS
     what = "new, changed or retracted" if retract else "new or changed"
     emit(f"downstream due: {', '.join(changed) if changed else f'{what} partitions of ' + ', '.join(feeds)}")
-    build_state.forget_downstream()
     emit(f"[{time.monotonic() - began:7.1f}s] loading the pipeline definitions")
     dagster = instance()
     _recover(dagster, emit)
     interrupted = False
     try:
         if retract:
-            _retract(retract, dagster, emit)
+            try:
+                _retract(retract, dagster, emit)
+            except RetractionRefused as exc:  # refused before anything changed: the last build's state holds
+                result.message = f"--prune: {exc}"
+                return _finish(result, began)
+        build_state.forget_downstream()  # from here until it is done, the downstream is due
         from orchestration.definitions import defs
 
         quiet = {"console": {"config": {"log_level": "WARNING"}}}
@@ -256,14 +265,33 @@ def _retract(removed: list[tuple[str, str]], dagster, emit: Callable[[str], None
     Dagster's partitions, an activity-log entry each."""
     from orchestration.lib.governance.activity_log import record_activity
     from orchestration.lib.ingest.retract import retract_partitions
+    from orchestration.recovery import run_states
 
-    for done in retract_partitions(removed, paths.warehouse_path(), paths.vault_path()):
+    live = [s for s in run_states(dagster) if not s.stale]
+    if live:  # the retraction writes outside Dagster's one-writer pool: not under a run
+        raise RetractionRefused(f"nothing retracted while {live[0].describe()}; rerun when it has ended")
+
+    def retracted(done) -> None:
         name = f"{done.feed}_partitions"
         if dagster.has_dynamic_partition(name, done.partition):
             dagster.delete_dynamic_partition(name, done.partition)
         record_activity("partition_retracted", {"feed": done.feed, "partition": done.partition,
                                                 "rows_deleted": done.rows_deleted})  # fmt: skip
         emit(f"retracted {done.feed} {done.partition}: {done.records} records out of the warehouse and the vault")
+
+    retract_partitions(removed, paths.warehouse_path(), paths.vault_path(), on_retracted=retracted)
+
+
+class RetractionRefused(Exception):
+    """`--prune` would retract what it must not, or cannot now."""
+
+
+def emptied_feeds(planned, removed: list[tuple[str, str]]) -> list[str]:
+    """Feeds of which --prune would retract every partition: the landing folder holds none
+    of their files any more, more likely a wrong SLEDS_LANDING or an unmounted share than a
+    withdrawal of every delivery."""
+    present = {p.feed for p in planned}
+    return sorted({feed for feed, _ in removed} - present)
 
 
 def _landing_report(landing: Path, planned, emit: Callable[[str], None], prune: bool = False) -> list[tuple[str, str]]:

@@ -102,10 +102,15 @@ def test_the_daily_schedule_re_evaluates_agreements_through_the_downstream_job()
     from orchestration.definitions import defs
 
     schedule = defs.resolve_schedule_def("agreements_daily")
-    assert schedule.job_name == "marts" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    job = defs.resolve_job_def("marts")
+    assert schedule.job_name == "agreements_daily" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def("agreements_daily")
     names = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert names == {k.to_user_string() for k in defs.resolve_job_def("marts").asset_layer.selected_asset_keys}
     assert {"governance/agreements", "governance/purges", "release/sleds_release", "publish/public_summaries"} <= names
+    # without the raw re-checks: a failing one would hold back the purges clause 21 orders
+    daily = {c.name for c in job.asset_layer.asset_graph.asset_check_keys}
+    marts = {c.name for c in defs.resolve_job_def("marts").asset_layer.asset_graph.asset_check_keys}
+    assert "engines_agree" in marts and "engines_agree" not in daily and marts - daily == {"engines_agree"}
     (request,) = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
     assert request.run_config == {}
 

@@ -94,6 +94,7 @@ def test_partitions_whose_files_are_gone_stay_until_pruned_and_prune_retracts_th
 
     # --prune: the steward withdraws the delivery; its records leave the warehouse, the vault
     # and everything built from them, in the same build, and the retraction is logged
+    import dagster as dg
     import duckdb
 
     from orchestration.lib.governance.activity_log import read_activity
@@ -109,6 +110,19 @@ def test_partitions_whose_files_are_gone_stay_until_pruned_and_prune_retracts_th
     researchers_saw = wh.execute("select count(*) from release_sleds.rel_sleds__ps_awards").fetchone()[0]
     wh.close()
     assert loaded > 0
+    # a landing folder holding none of a feed's files is more likely a wrong folder than a withdrawal
+    bare = Path(shutil.copytree(landing, tmp_path / "bare"))
+    shutil.rmtree(bare / "ps_awards")
+    refused = runner.build(bare, prune=True, emit=lambda line: None)
+    assert refused.exit_code == 2 and "would retract every partition of ps_awards" in refused.message
+    # nor while a run (one started in the UI) may be writing
+    ui_run = instance(home).add_run(dg.DagsterRun(job_name="marts", status=dg.DagsterRunStatus.STARTED))
+    busy = runner.build(landing, prune=True, emit=lambda line: None)
+    assert not busy.success and "--prune: nothing retracted while run" in busy.message
+    instance(home).report_run_failed(ui_run, message="ended for the test")
+    wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert rows(wh, "raw.ps_awards") + rows(wh, "raw.ps_awards_quarantine") == loaded, "nothing was retracted"
+    wh.close()
     lines = []
     pruned = runner.build(landing, prune=True, emit=lines.append)
     assert pruned.success, "\n".join(lines[-30:])

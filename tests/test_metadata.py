@@ -207,10 +207,10 @@ def test_institution_release_checks_catch_each_violation_and_spare_the_instituti
     # it to others, is its own data: no check objects
     own = _release_db([("A-1", "2021-22", "A")])
     assert _failed(own) == set()
-    assert checks.INSTITUTION_RULES == (
-        "release_columns_match_allowlist", "release_restricted_elements_withheld", "release_agreements_active",
-    )  # fmt: skip
-    assert _failed(_release_db([("A-1", "2021-22", "A"), ("A-2", "2021-22", None)])) == {"release_agreements_active"}
+    assert checks.INSTITUTION_RULES == ("release_columns_match_allowlist", "release_restricted_elements_withheld")
+    # rows of an institution whose agreement is no longer active are the export's to leave
+    # out (no mart for it, its old one removed), not a block on every institution's mart
+    assert _failed(_release_db([("A-1", "2021-22", "A"), ("A-2", "2021-22", None)])) == set()
     assert _failed(_release_db([("A-1", "2021-22", None)], extra_column="ssn")) == {"release_columns_match_allowlist"}
     restricted = _release_db([("A-1", "2021-22", "A")], restriction="institution_mart")
     assert _failed(restricted) == {"release_restricted_elements_withheld"}
@@ -221,11 +221,11 @@ def test_institution_release_checks_catch_each_violation_and_spare_the_instituti
 def test_the_institution_mart_export_refuses_tables_that_fail_a_check(monkeypatch):
     from orchestration.lib.releases import stage
 
-    rule = "release_agreements_active"
+    rule = "release_columns_match_allowlist"
     failing = [checks.RuleCheck(rule, rule_clause(rule), False, 3, "rel_institution__ps_awards: 3 rows")]
     monkeypatch.setattr(stage, "check_institution_tables", lambda: failing)
     monkeypatch.setattr(stage, "export_institution_marts", lambda *a, **k: pytest.fail("a blocked mart was written"))
-    with pytest.raises(stage.ReleaseBlocked, match="release_agreements_active"):
+    with pytest.raises(stage.ReleaseBlocked, match="release_columns_match_allowlist"):
         stage.release_institution_marts(run_id="r", clauses=clauses_for("institution_mart"))
 
 

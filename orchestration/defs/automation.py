@@ -12,7 +12,9 @@
   it once no run is live and none has ended for SEAL_AFTER_IDLE_S (so not in the seconds
   between the runs of one build), and never while any process has it open.
 - `agreements_daily` schedule: agreement statuses change with the date (expiry,
-  destruction dates), so the downstream job runs every morning: the registry is
+  destruction dates), so the downstream assets run every morning (job `agreements_daily`:
+  the `marts` job without the raw re-checks, which no new data calls for and which would
+  hold back the purges if one failed): the registry is
   re-evaluated, due purges are carried out and releases rebuilt; a release whose content
   did not change is not written or disclosed again (orchestration/lib/releases/content.py).
 
@@ -133,7 +135,7 @@ def vault_sealer(context: dg.SensorEvaluationContext):
     ended = context.instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
                                         dg.DagsterRunStatus.CANCELED]),
-        limit=1,
+        limit=1, order_by="end_time",  # the run that ended last, not the one created last
     )  # fmt: skip
     last_end = ended[0].end_time if ended and ended[0].end_time else None
     if last_end is not None and time.time() - last_end < SEAL_AFTER_IDLE_S:
@@ -148,9 +150,12 @@ def vault_sealer(context: dg.SensorEvaluationContext):
     return dg.SkipReason(f"vault {done} (no run live for {SEAL_AFTER_IDLE_S} s)")
 
 
+# the daily re-evaluation without the raw assets' re-checks: no feed changed, and a blocking
+# re-check would otherwise hold back the purges clause 21 orders (governance/purges reads raw)
+agreements_daily_job = dg.define_asset_job("agreements_daily", selection=DOWNSTREAM - RECHECKS)
 agreements_daily = dg.ScheduleDefinition(
     name="agreements_daily",
-    job_name="marts",
+    job=agreements_daily_job,
     cron_schedule=DAILY_CRON,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Re-evaluates agreement statuses for the day (expiry, destruction dates), runs the purges they "

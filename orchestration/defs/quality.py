@@ -88,7 +88,11 @@ def _recheck_check(feed: str) -> dg.AssetChecksDefinition:
     )
     def _check(context: dg.AssetCheckExecutionContext):
         report = recheck_feed(feed, paths.warehouse_path(), paths.vault_path())
-        docs = _data_docs(context, feed, report)
+        try:  # GX's own record of the re-check: worth a warning, never a block on what the feed feeds
+            docs = _data_docs(context, feed, report)
+        except Exception as exc:
+            context.log.warning(f"{feed}: Great Expectations results and Data Docs not written: {exc}")
+            docs = None
         metadata = {
             "rows_checked": report.rows_checked,
             "quarantined_rows_checked": report.quarantined_rows_checked,

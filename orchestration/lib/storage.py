@@ -9,7 +9,8 @@ release-folder writer.
   closes it on the way out, error or not.
 - The vault holds names, SSNs, birthdates and state IDs. Only the vault-side stages
   (ingest, identity and its clerical review and accuracy figures, the derived ages,
-  the contract re-check and the agreements purge) may open it, each no further than
+  the contract re-check, the agreements purge and the retraction of withdrawn
+  partitions) may open it, each no further than
   it needs (read or write). The check is on the calling module, against
   `VAULT_CALLERS`: releases, publish, governance queries, reports and extracts are
   built from the warehouse and the releases, and a change that made one of them

@@ -247,9 +247,12 @@ def check_sleds_release(con, allowlist: dict[str, list[str]], only: list[str] | 
 # (export.py verifies that): so what an institution chose to permit *others* to see
 # (being named: 9(c)(i); gender identity by institution: 9(c)(v)) and the FERPA blocks it
 # honours towards others (15) do not concern its own copy, and the model ships those
-# columns as its own data. What does: only contract columns and nothing identifying, no
-# element the registry withholds from the institution marts, and only rows under an
-# agreement in effect.
+# columns as its own data. What does: only contract columns and nothing identifying, and
+# no element the registry withholds from the institution marts. That its agreement is in
+# effect is checked per institution by the export, which gives a mart only to an
+# institution with an active agreement and removes an earlier one (export.py): as a
+# blocking check on the shared tables, one expired agreement would hold back every
+# institution's mart and leave the expired one's old mart out there.
 INSTITUTION_AUDIENCE = policy.release_schemas()[INSTITUTION_SCHEMA]
 INSTITUTION_CHECKS = {
     "release_columns_match_allowlist": lambda con, allowlist, only: check_columns(
@@ -258,7 +261,6 @@ INSTITUTION_CHECKS = {
     "release_restricted_elements_withheld": lambda con, allowlist, only: check_restricted_elements(
         con, INSTITUTION_SCHEMA, INSTITUTION_AUDIENCE, only
     ),
-    "release_agreements_active": lambda con, allowlist, only: check_agreements_active(con, INSTITUTION_SCHEMA, only),
 }
 INSTITUTION_RULES = tuple(rule for rule in RULES if rule in INSTITUTION_CHECKS)
 if set(INSTITUTION_CHECKS) - set(RULES):  # a check for a rule the seed no longer lists

@@ -54,6 +54,7 @@ from orchestration.lib.governance.svg import (
     stacked_bars,
     time_bars,
 )
+from orchestration.lib.ingest.retract import RETRACTED, RETRACTING
 from orchestration.lib.releases.content import describe_changes
 from orchestration.lib.templating import html_environment
 
@@ -561,8 +562,14 @@ def _quality(con, home: Path, out: Path | None = None) -> dict:
     data_docs = _data_docs(home, out)
     feeds = _rows(
         con,
-        "SELECT feed, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined), "
-        "max(loaded_at) FROM ingest.partition_loads GROUP BY feed ORDER BY feed",
+        # what the warehouse holds now: each partition's latest load (a reload replaces the
+        # one before it), without partitions retracted since (sleds build --prune)
+        "WITH latest AS (SELECT feed, partition_key, arg_max(change, loaded_at) AS change, "
+        "arg_max(rows_read, loaded_at) AS rows_read, arg_max(rows_loaded, loaded_at) AS rows_loaded, "
+        "arg_max(rows_quarantined, loaded_at) AS rows_quarantined, max(loaded_at) AS loaded_at "
+        "FROM ingest.partition_loads GROUP BY ALL) "
+        "SELECT feed, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined), max(loaded_at) "
+        f"FROM latest WHERE change NOT IN ('{RETRACTED}', '{RETRACTING}') GROUP BY feed ORDER BY feed",
     )
     if not feeds:
         return {"missing": True, "data_docs": data_docs}

@@ -58,10 +58,10 @@ def plan(landing: Path, warehouse: Path) -> list[PlannedPartition]:
 
 
 def removed_partitions(planned: list[PlannedPartition], warehouse: Path) -> list[tuple[str, str]]:
-    """(feed, partition) loaded, and not retracted since, whose files are no longer in the
-    landing folder: they stay in the warehouse (a delivery is not withdrawn by deleting a
-    file) and the landing report says so, unless `sleds build --prune` retracts them
-    (retract.py)."""
+    """(feed, partition) loaded, and not retracted since (one begun and cut short counts as
+    removed still), whose files are no longer in the landing folder: they stay in the
+    warehouse (a delivery is not withdrawn by deleting a file) and the landing report says
+    so, unless `sleds build --prune` retracts them (retract.py)."""
     from orchestration.lib.ingest.retract import RETRACTED
 
     if not warehouse.exists():

@@ -9,18 +9,23 @@ come back, they load as a change of that partition.
 
 Identity needs nothing of its own: each identity run rebuilds its entities from the
 vault's landing tables, so a person whose records were all in the retracted partitions
-keeps a source-key row (present = false, ids.py) and their research ID is retired, and
-records elsewhere keep theirs. The downstream of the retracted feeds is then rebuilt by
+has their research ID retired, and records elsewhere keep theirs. The crosswalk keeps
+that person's source key (a UIC, an institution and student number) with present =
+false (ids.py), as for any key that disappears, so that a returning delivery comes back
+to the same research ID; names, birthdates and SSNs of the retracted rows are deleted.
+(Destruction under clause 21, purge.py, deletes the keys too.) The downstream of the retracted feeds is then rebuilt by
 the same build, like the downstream of a changed partition."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.lib.storage import warehouse_with_vault
 
 RETRACTED = "retracted"  # the ingest ledger's `change` of a retraction
+RETRACTING = "retracting"  # ... of one begun: still a removed partition (plan.py), so a rerun finishes it
 
 
 @dataclass
@@ -45,14 +50,34 @@ def _delete(con, table: str, where: str, params: list) -> int:
     return int(deleted)
 
 
-def retract_partitions(removed: list[tuple[str, str]], warehouse: Path, vault: Path) -> list[Retraction]:
-    """Take each (feed, partition) out of the vault and the warehouse; one ledger row each."""
+def _ledger(con, change: str, feed: str, key: str) -> None:
+    """A ledger row for the partition with no files: the plan sees any return of its files
+    as a change (they load again), and removed_partitions sees it removed until `retracted`."""
+    con.execute(
+        "INSERT INTO wh.ingest.partition_loads SELECT feed, partition_key, NULL, now(), '[]', 0, 0, 0, ?, "
+        "CAST(batch_id AS VARCHAR), NULL, '{}', NULL FROM wh.ingest.partition_loads "
+        "WHERE feed = ? AND partition_key = ? AND batch_id IS NOT NULL ORDER BY loaded_at DESC LIMIT 1",
+        [change, feed, key],
+    )
+
+
+def retract_partitions(
+    removed: list[tuple[str, str]],
+    warehouse: Path,
+    vault: Path,
+    on_retracted: Callable[[Retraction], None] = lambda done: None,
+) -> list[Retraction]:
+    """Take each (feed, partition) out of the vault and the warehouse, calling `on_retracted`
+    as each is done (the caller logs it then, not after the whole list)."""
     done = []
     with warehouse_with_vault(warehouse, vault, vault_access="write") as con:
         for feed, key in removed:
             out = Retraction(feed, key)
-            # the vault first, as the purge does: a crash after it leaves research-ID rows
-            # only, which the rerun (the partition is still "removed") takes out
+            # begun, on record before anything is deleted: a crash from here on leaves the
+            # partition "removed" (a rerun with --prune finishes it) and files that come
+            # back load again, whatever was deleted by then
+            _ledger(con, RETRACTING, feed, key)
+            # the vault first, as the purge does: PII is what a withdrawal is about
             for part, table in (("vault_identity", f"{feed}_identity"), ("vault_quarantine", f"{feed}_quarantine")):
                 if _exists(con, "vault", "landing", table):
                     out.rows_deleted[part] = _delete(con, f"vault.landing.{table}", "partition_key = ?", [key])
@@ -65,12 +90,8 @@ def retract_partitions(removed: list[tuple[str, str]], warehouse: Path, vault: P
                 con, "wh.ingest.quarantine_reasons", "feed = ? AND partition_key = ?", [feed, key]
             )
             # the ledger keeps every load; the retraction is its latest row, with no files
-            con.execute(
-                "INSERT INTO wh.ingest.partition_loads SELECT feed, partition_key, NULL, now(), '[]', 0, 0, 0, ?, "
-                "CAST(batch_id AS VARCHAR), NULL, '{}', NULL FROM wh.ingest.partition_loads "
-                "WHERE feed = ? AND partition_key = ? ORDER BY loaded_at DESC LIMIT 1",
-                [RETRACTED, feed, key],
-            )
+            _ledger(con, RETRACTED, feed, key)
             con.execute("COMMIT")
             done.append(out)
+            on_retracted(out)
     return done
