@@ -1,6 +1,7 @@
 """The suite files run unchanged in stock Great Expectations (no product loader), and
 each build leaves GX's own validation results and Data Docs, counts only."""
 
+import datetime as dt
 import json
 
 import great_expectations as gx
@@ -117,3 +118,25 @@ def test_the_build_leaves_gx_results_and_data_docs_with_counts_only(tiny_warehou
             values = {str(v) for v in clean_batches[feed][column].dropna() if len(str(v)) >= 5}
             leaked = sorted(v for v in values if v in written)
             assert not leaked, (feed, column, leaked[:3])
+
+
+def test_the_data_docs_keep_the_latest_validations_of_each_suite(tiny_warehouse, tmp_path, monkeypatch):
+    """GX keeps every validation result; each build that loads a feed adds one, so only the
+    KEEP_VALIDATIONS latest stay, in the store and on the site alike."""
+    from orchestration.lib.contracts import data_docs
+
+    stored = sorted((tiny_warehouse / "reports" / "gx" / "uncommitted" / "validations" / "msds_ingest").rglob("*.json"))
+    result = json.loads(stored[-1].read_text())
+    reports, docs = tmp_path / "reports", tmp_path / "reports" / "data_docs"
+    monkeypatch.setattr(data_docs, "KEEP_VALIDATIONS", 2)
+    for day in (1, 2, 3):
+        at = dt.datetime(2026, 12, day, 9, tzinfo=dt.UTC)
+        data_docs.publish("msds", result, f"run-{day}", reports, docs, now=at)
+    kept = sorted(
+        p.parent.name for p in (reports / "gx" / "uncommitted" / "validations" / "msds_ingest").rglob("*.json")
+    )
+    pages = sorted(p.parent.name for p in (docs / "validations" / "msds_ingest").rglob("*.html"))
+    assert [k[:8] for k in kept] == [p[:8] for p in pages] == ["20261202", "20261203"]
+    assert not (reports / "gx" / "uncommitted" / "validations" / "msds_ingest" / "run-1").exists()
+    index = (docs / "index.html").read_text()
+    assert "run-1" not in index and "run-2" in index and "run-3" in index

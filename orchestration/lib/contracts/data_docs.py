@@ -20,6 +20,7 @@ import datetime as dt
 import fcntl
 import json
 import logging
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,9 +122,30 @@ def _context(reports: Path, docs: Path):
     return ctx
 
 
+# validation results kept per suite (GX keeps every one): each build that loads a feed adds
+# one, and the ingest ledger holds every load's failures by rule anyway
+KEEP_VALIDATIONS = 30
+
+
+def _prune(reports: Path, docs: Path, suite: str, keep: int) -> list[str]:
+    """Remove all but the `keep` latest validation results of `suite` from GX's store and
+    their pages from the site (validations/<suite>/<run>/<UTC time>/...); returns the times removed."""
+    store = reports / "gx" / "uncommitted" / "validations" / suite
+    runs = sorted(store.glob("*/*"), key=lambda folder: folder.name) if store.exists() else []
+    removed = []
+    for folder in runs[: max(0, len(runs) - keep)]:
+        run, at = folder.parent.name, folder.name
+        for base in (store, docs / "validations" / suite):
+            shutil.rmtree(base / run / at, ignore_errors=True)
+            if (base / run).is_dir() and not any((base / run).iterdir()):
+                (base / run).rmdir()
+        removed.append(at)
+    return removed
+
+
 def publish(feed: str, result: dict, run_name: str, reports: Path, docs: Path, now: dt.datetime | None = None) -> Path:
-    """Store `result` (counts only, see merged) as a GX validation result of the feed's suite
-    and rebuild the Data Docs site; returns the site's index.html."""
+    """Store `result` (counts only, see merged) as a GX validation result of the feed's suite,
+    keep the KEEP_VALIDATIONS latest, and rebuild the Data Docs site; returns its index.html."""
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
     from great_expectations.core.run_identifier import RunIdentifier
@@ -145,5 +167,6 @@ def publish(feed: str, result: dict, run_name: str, reports: Path, docs: Path, n
             batch_identifier=f"{feed}_recheck_sample",
         )
         ctx.validation_results_store.set(key, ExpectationSuiteValidationResultSchema().load(result))
+        _prune(reports, docs, result["suite_name"], KEEP_VALIDATIONS)
         ctx.build_data_docs()
     return docs / "index.html"
