@@ -7,9 +7,10 @@ but never reads:
   value-in-set rule's `value_set` is rendered from (`python -m tools.gx_suites`), so a
   code is added once, in the seed; a suite whose list differs from its seed is refused
   with the command that renders it (never run against a stale list);
-- `meta.rule` is the quarantine reason people read and `meta.scope` is "row"
-  (evaluated chunk by chunk) or "partition" (needs every row of the partition at once,
-  e.g. uniqueness).
+- `meta.rule` is the quarantine reason people read (a value-in-set rule's gets the code
+  set's name and its fix appended: the row to add to seeds/code_sets.csv) and
+  `meta.scope` is "row" (evaluated chunk by chunk) or "partition" (needs every row of the
+  partition at once, e.g. uniqueness).
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def _checked_kwargs(kwargs: dict, meta: dict, where: str) -> dict:
     return copy.deepcopy(kwargs)
 
 
+def code_set_reason(rule: str, code_set: str) -> str:
+    """The quarantine reason of a value-in-set rule: the suite's text, the code set named
+    (if the text does not name it) and the fix for a valid new code, a seed row."""
+    from orchestration.lib.reference_completeness import code_set_fix
+
+    named = rule if code_set in rule else f"{rule} (code set {code_set})"
+    return f"{named}; {code_set_fix(code_set)}"
+
+
 def rendered_suite(doc: dict, where: str) -> dict:
     """`doc` with every meta.code_set rule's value_set rendered from the seed."""
     doc = copy.deepcopy(doc)
@@ -142,9 +152,10 @@ def load_rules(feed: str, directory: Path = EXPECTATIONS_DIR) -> tuple[Rule, ...
         scope = meta.get("scope", "row")
         if scope not in ("row", "partition"):
             raise SuiteError(f"{where}: meta.scope must be 'row' or 'partition', not {scope!r}")
-        rules.append(
-            Rule(i, e["type"], _checked_kwargs(e["kwargs"], meta, where), meta.get("rule") or e["type"], scope)
-        )
+        reason = meta.get("rule") or e["type"]
+        if "code_set" in meta:  # the reason names the code set and its fix: a row in seeds/code_sets.csv
+            reason = code_set_reason(reason, meta["code_set"])
+        rules.append(Rule(i, e["type"], _checked_kwargs(e["kwargs"], meta, where), reason, scope))
     return tuple(rules)
 
 

@@ -5,6 +5,11 @@
 -- records still enrolling the student, the PEPE is the one with the most FTE, then a
 -- resident (14) over a part-time nonpublic/home-school record, then the latest
 -- enrollment. The codes are seeds/msds_code_roles.csv's.
+--
+-- A collection with no row in seeds/msds_collection_calendar.csv keeps its records (a
+-- left join: no record is dropped here); its window dates are null, and the blocking
+-- check reference_data_complete (orchestration/defs/reference_checks.py) fails the build
+-- naming the calendar row to add, so nothing is released from it.
 with calendar as (
     select
         school_year, upper(collection) as collection, count_date, testing_window_start,
@@ -24,7 +29,8 @@ records as (
             false
         ) as exited_before_window
     from {{ ref('int_msds__effective_records') }} as e
-    inner join calendar as c using (school_year, collection)
+    -- `on`, not `using`: Spark would move a using key to the front of e.*
+    left join calendar as c on c.school_year = e.school_year and c.collection = e.collection
 ),
 
 ranked as (

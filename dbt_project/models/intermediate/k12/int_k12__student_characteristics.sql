@@ -9,6 +9,8 @@
 --  * Economically disadvantaged, homeless, migrant: identified by any record in the
 --    school year from a collection counted on or before the window's collection; once
 --    identified the student stays so for the rest of that year.
+-- The windows are the calendar seed's: a school year without its calendar rows has none
+-- here, and the blocking check reference_data_complete fails the build naming the rows.
 with calendar as (
     select school_year, upper(collection) as collection, count_date, testing_window_start
     from {{ ref('msds_collection_calendar') }}

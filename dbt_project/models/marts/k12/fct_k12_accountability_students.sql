@@ -3,13 +3,20 @@
 -- counted. Every rule is from DOMAIN §2; the dated windows, tested grades, residency
 -- codes, race groups and the codes the rules single out (seeds/msds_code_roles.csv)
 -- are seeds.
+--
+-- Grain: the students with a PEPE record in the window's collection. FAY (DOMAIN §2) is
+-- decided by the prior school year alone (int_k12__fay_districts): fay_district_code is
+-- the district that was the student's PEPE district in all three of last year's
+-- collections, even when the student is now in another district; a student with no
+-- record this year (left the state) has no row here, and finds the FAY district in
+-- int_k12__fay_districts (what assessment results join).
+--
+-- Reference data is never filled in here: an S2E2 building missing from
+-- seeds/k12_buildings.csv leaves accountable_district_code null, and the blocking check
+-- reference_data_complete (orchestration/defs/reference_checks.py) fails the build
+-- naming the seed row to add.
 with pepe as (
     select * from {{ ref('int_k12__collection_pepe') }} where collection in ('FALL', 'SPRING')
-),
-
-all_collections as (
-    select research_id, collection_sequence, enrolled_at_window, pepe_district_code
-    from {{ ref('int_k12__collection_pepe') }}
 ),
 
 buildings as (
@@ -51,21 +58,6 @@ tested as (
     left join prior_grade_11 as p11 using (research_id, school_year_start)
 ),
 
--- DOMAIN §2 FAY: the same PEPE district in the three most recent collections
--- (this window's collection and the two before it, across the year boundary)
-fay as (
-    select
-        t.research_id,
-        t.collection_sequence,
-        count(distinct a.pepe_district_code) = 1 and count(*) = 3 and bool_and(a.enrolled_at_window)
-            as full_academic_year
-    from tested as t
-    inner join all_collections as a
-        on a.research_id = t.research_id
-        and a.collection_sequence between t.collection_sequence - 2 and t.collection_sequence
-    group by all
-),
-
 race as (
     -- DOMAIN §2: one flag = that group; several = Multiracial unless Hispanic is set
     select
@@ -83,9 +75,11 @@ select
     t.pepe_district_code,
     t.pepe_building_code,
     t.s2e2_building_code,
-    -- DOMAIN §2 SEE / S2E2: scores go back to the resident building's district
+    -- DOMAIN §2 SEE / S2E2: scores go back to the resident building's district (from
+    -- seeds/k12_buildings.csv; no fallback to the teaching district)
     coalesce(t.s2e2_building_code, t.pepe_building_code) as accountable_building_code,
-    coalesce(b.district_code, t.pepe_district_code) as accountable_district_code,
+    case when t.s2e2_building_code is null then t.pepe_district_code else b.district_code end
+        as accountable_district_code,
     t.pepe_srm_applied as srm_applied,
     t.reported_grade,
     t.computed_grade,
@@ -98,8 +92,9 @@ select
     c.economically_disadvantaged,
     c.homeless,
     c.migrant,
-    fay.full_academic_year,
-    case when fay.full_academic_year then t.pepe_district_code end as fay_district_code,
+    -- DOMAIN §2 FAY: the prior year's single PEPE district, wherever the student is now
+    fay.fay_district_code is not null as full_academic_year,
+    fay.fay_district_code,
     t.enrolled_at_window,
     case
         when not t.enrolled_at_window then 'exited_before_window'
@@ -110,7 +105,8 @@ select
         as included_in_accountability
 from tested as t
 inner join race using (research_id, collection_sequence)
-inner join fay using (research_id, collection_sequence)
 left join {{ ref('int_k12__student_characteristics') }} as c using (research_id, school_year, testing_window)
 left join {{ ref('accountability_residency') }} as res using (residency_code)
-left join buildings as b on b.building_code = coalesce(t.s2e2_building_code, t.pepe_building_code)
+left join buildings as b on b.building_code = t.s2e2_building_code
+left join {{ ref('int_k12__fay_districts') }} as fay
+    on fay.research_id = t.research_id and fay.school_year = t.school_year
