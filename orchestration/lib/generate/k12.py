@@ -21,22 +21,53 @@ from orchestration.lib.generate.names import NamePool
 from orchestration.lib.generate.people import People
 from orchestration.lib.generate.rand import stream
 from orchestration.lib.generate.scales import K12_FIRST_YEAR, K12_YEARS, Scale, school_year_label
-from orchestration.lib.reference import read_seed
+from orchestration.lib.reference import code_sets, read_seed
 
 EPOCH = dt.date(1970, 1, 1)
 NONE = 99  # "no such year" for event years
 
-# exit hazards per school year, by status code (DOMAIN.md §1a codes; rates are synthetic)
+# The MSDS code lists are public facts read from seeds/code_sets.csv (never copied here), and
+# the codes a rule singles out from seeds/msds_code_roles.csv. Only how often each code occurs
+# is the generator's: most students carry the common codes; a code of the seed that has no
+# share below gets _RARE, so every code of every list occurs (and a code added to the seed
+# shows up in the synthetic files without a code change). Shares are relative; rates are synthetic.
+_RARE = 0.002
+_SHARES = {
+    "msds_residency": {"14": 0.965, "08": 0.01, "15": 0.01, "04": 0.008, "07": 0.007},
+    "msds_primary_disability": {
+        "12": 0.35,
+        "10": 0.2,
+        "06": 0.15,
+        "14": 0.11,
+        "01": 0.06,
+        "02": 0.05,
+        "11": 0.03,
+        "13": 0.01,
+        "03": 0.015,
+        "05": 0.01,
+        "04": 0.007,
+        "15": 0.005,
+        "16": 0.003,
+    },
+    "msds_sped_exit_reason": {"01": 0.4, "04": 0.25, "02": 0.15, "03": 0.05, "05": 0.1, "06": 0.05},
+    # ESL and sheltered instruction are most LEP students' programs; the retired codes are rare
+    "msds_lep_program": {"09": 0.55, "10": 0.12, "07": 0.08, "05": 0.06, "13": 0.04, "15": 0.05, "16": 0.03},
+    "msds_lep_exit_reason": {"50": 0.85, "51": 0.06, "52": 0.06, "53": 0.03},
+    # most homeless students are doubled up
+    "msds_nighttime_residence": {"13": 0.75, "10": 0.12, "11": 0.08, "12": 0.05},
+    "msds_nutrition_eligibility": {"01": 0.8, "02": 0.2},
+}
+# what the simulation does with exit statuses (their meanings: seeds/code_sets.csv); a status
+# of the seed named nowhere here is a rare mid-year exit (the student leaves the district)
 _EXIT_HAZARDS = [("14", 0.015), ("13", 0.004), ("16", 0.003), ("10", 0.0003), ("15", 0.0001)]
+_OTHER_EXIT = 0.0002
 _DROPOUT = ("11", 0.025)  # grades 9-12 only
+_MOVE = "12"  # a mid-year move: the old district reports it, the student enrols in the new one
+_CERTIFICATE, _MAX_AGE = "03", "04"  # end of grade 12, special education students only
+_ECDD = "11"  # the primary disability of early-childhood (grade 30) special education children
 _MIDYEAR_MOVE = 0.04
 _SUMMER_MOVE = 0.03
 _NEW_UIC_ON_MOVE = 0.05  # a receiving district issues a second UIC instead of finding the first
-_RESIDENCY = (["14", "08", "15", "04", "07"], [0.965, 0.01, 0.01, 0.008, 0.007])
-_DISABILITY = (
-    ["12", "10", "06", "14", "01", "02", "11", "13", "03", "05", "04", "15", "16"],
-    [0.35, 0.2, 0.15, 0.11, 0.06, 0.05, 0.03, 0.01, 0.015, 0.01, 0.007, 0.005, 0.003],
-)
 _STREETS = [
     "Main St",
     "Oak Ave",
@@ -63,6 +94,50 @@ _STREETS = [
 
 def to_days(d: dt.date) -> int:
     return (d - EPOCH).days
+
+
+def role_codes(role: str) -> list[str]:
+    """The codes seeds/msds_code_roles.csv gives `role` (e.g. the regular-diploma exit status)."""
+    found = [r["code"] for r in read_seed("msds_code_roles") if r["role"] == role]
+    if not found:
+        raise KeyError(f"seeds/msds_code_roles.csv has no row for role {role!r}")
+    return found
+
+
+def code_choice(code_set: str, exclude=(), only=None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, probabilities) over the seed's codes of `code_set` (optionally a subset), with the
+    shares of _SHARES and _RARE for a code that has none."""
+    members = [c for c in code_sets()[code_set] if c not in exclude and (only is None or c in only)]
+    if not members:
+        raise KeyError(f"seeds/code_sets.csv has no codes of {code_set!r} to draw from")
+    shares = _SHARES.get(code_set, {})
+    w = np.array([shares.get(c, _RARE) for c in members])
+    return np.array(members), w / w.sum()
+
+
+def exit_codes() -> dict[str, str]:
+    """The exit statuses the simulation gives a meaning, checked against the seed."""
+    known = set(code_sets()["msds_exit_status"])
+    named = {
+        "continuing": role_codes("exit_status_continuing")[0],
+        "diploma": role_codes("exit_status_regular_diploma")[0],
+        "dropout": _DROPOUT[0],
+        "move": _MOVE,
+        "certificate": _CERTIFICATE,
+        "max_age": _MAX_AGE,
+    }
+    missing = sorted(c for c in [*named.values(), *(c for c, _ in _EXIT_HAZARDS)] if c not in known)
+    if missing:
+        raise KeyError(f"exit statuses {missing} of the generator are not in seeds/code_sets.csv msds_exit_status")
+    return named
+
+
+def cover(rng: np.random.Generator, values: np.ndarray, codes: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Give each of `codes` to one of `members` (in `values`, in place), so every code of a list
+    occurs even in a tiny data set; returns the members chosen, in the order of `codes`."""
+    pick = rng.choice(members, size=min(len(codes), len(members)), replace=False)
+    values[pick] = codes[: len(pick)]
+    return pick
 
 
 @dataclass
@@ -149,8 +224,15 @@ class K12Model:
         self.uic = 1_000_000_000 + np.unique(rng.integers(0, 8_000_000_000, int(m * 1.01) + 10))[:m]
         rng.shuffle(self.uic)
         self.next_uic = int(self.uic.max()) + 1
-        self.residency = rng.choice(_RESIDENCY[0], size=m, p=_RESIDENCY[1])
-        self.fte = np.where(self.residency == "14", 1.0, rng.choice([0.25, 0.33, 0.5], m))
+        # every code of each list at least once, among students seen in some collection (a
+        # separate stream, so the other draws stay as they are)
+        cov = stream(seed, "k12-code-cover")
+        seen = np.flatnonzero(t0 < K12_YEARS)
+        res_codes, res_p = code_choice("msds_residency")
+        self.residency = rng.choice(res_codes, size=m, p=res_p)
+        cover(cov, self.residency, res_codes, seen)
+        resident = role_codes("residency_resident")[0]
+        self.fte = np.where(self.residency == resident, 1.0, rng.choice([0.25, 0.33, 0.5], m))
         self.street_no = rng.integers(100, 9999, m)
         self.street = rng.integers(0, len(_STREETS), m)
         self.street_no[twin] = self.street_no[src]
@@ -159,9 +241,17 @@ class K12Model:
         swd0 = rng.random(m) < 0.11
         swd_later = ~swd0 & (rng.random(m) < 0.04)
         self.sped_start = np.where(swd0, t0, np.where(swd_later, t0 + rng.integers(1, 4, m), NONE))
-        self.sped_code = rng.choice(_DISABILITY[0], size=m, p=np.array(_DISABILITY[1]) / sum(_DISABILITY[1]))
+        dis_codes, dis_p = code_choice("msds_primary_disability")
+        self.sped_code = rng.choice(dis_codes, size=m, p=dis_p)
         self.sped_exit_year = np.where(rng.random(m) < 0.12, self.sped_start + rng.integers(0, 5, m), NONE)
         self.sped_exit_frac = rng.uniform(0.05, 0.95, m)
+        seen_swd = np.flatnonzero(swd0 & (t0 < K12_YEARS))
+        cover(cov, self.sped_code, dis_codes, seen_swd)
+        sped_exit_codes, sped_exit_p = code_choice("msds_sped_exit_reason")
+        self.sped_exit_reason = cov.choice(sped_exit_codes, size=m, p=sped_exit_p)
+        exits = cover(cov, self.sped_exit_reason, sped_exit_codes, seen_swd)
+        self.sped_exit_year[exits] = t0[exits]  # these leave special education in their first year
+        self.sped_exit_frac[exits] = 0.2
         # ungraded reporting (grade 14) for some severely impaired students
         self.ungraded = np.isin(self.sped_code, ["01", "13", "14"]) & (rng.random(m) < 0.3)
         # LEP: more likely for Hispanic and Asian students; exits by reason 50 or others
@@ -170,13 +260,33 @@ class K12Model:
         lep = rng.random(m) < p_lep
         self.lep_start = np.where(lep, t0, NONE)
         self.lep_exit_year = np.where(lep, t0 + rng.geometric(0.22, m) - 1, NONE)
-        self.lep_exit_reason = rng.choice(["50", "51", "52", "53"], m, p=[0.85, 0.06, 0.06, 0.03])
+        lep_exit_codes, lep_exit_p = code_choice("msds_lep_exit_reason")
+        self.lep_exit_reason = rng.choice(lep_exit_codes, m, p=lep_exit_p)
         self.lep_exit_frac = rng.uniform(0.1, 0.95, m)
-        self.lep_program = rng.choice(["01", "02", "03", "04"], m, p=[0.6, 0.2, 0.15, 0.05])
-        # economic disadvantage: a persistent base with yearly churn
+        lep_codes, lep_p = code_choice("msds_lep_program")
+        self.lep_program = rng.choice(lep_codes, m, p=lep_p)
+        seen_lep = np.flatnonzero(lep & (t0 < K12_YEARS))
+        cover(cov, self.lep_program, lep_codes, seen_lep)
+        exits = cover(cov, self.lep_exit_reason, lep_exit_codes, seen_lep)
+        self.lep_exit_year[exits] = t0[exits]  # these exit LEP in their first year
+        self.lep_exit_frac[exits] = 0.2
+        # economic disadvantage: a persistent base with yearly churn; the eligible code (free or
+        # reduced-price meals) is the student's, the others mean not eligible
         self.ed_base = rng.random(m) < 0.45
-        self.reduced = rng.random(m) < 0.2
+        eligible = role_codes("nutrition_eligible")
+        ok_codes, ok_p = code_choice("msds_nutrition_eligibility", only=eligible)
+        self.nutrition_code = ok_codes[np.minimum(np.searchsorted(np.cumsum(ok_p), rng.random(m)), len(ok_p) - 1)]
+        no_codes, no_p = code_choice("msds_nutrition_eligibility", exclude=eligible)
+        self.nutrition_none = cov.choice(no_codes, size=m, p=no_p)
         self.migrant = rng.random(m) < 0.004
+        # homeless: the student's primary nighttime residence when homeless (msds.py decides when);
+        # the codes other than the "not homeless" one, each given to one student in a first year
+        self.not_homeless = role_codes("nighttime_not_homeless")[0]
+        night_codes, night_p = code_choice("msds_nighttime_residence", exclude=[self.not_homeless])
+        self.night_code = cov.choice(night_codes, size=m, p=night_p)
+        self.homeless_year = np.full(m, NONE)
+        forced = cover(cov, self.night_code, night_codes, seen)
+        self.homeless_year[forced] = t0[forced]
         self.active = np.ones(m, bool)
         self.adult_ed_year = np.full(m, NONE)
         self.see = np.zeros(m, bool)
@@ -202,24 +312,42 @@ class K12Model:
         self._move(idx[summer], rng, dates.first_day)
         start = np.where(self.t0[idx] == t, (self.arrive_frac[idx] * 280).astype(int), 0)
         # exits during the year
+        ex = exit_codes()
         u = rng.random(k)
         status = np.full(k, "", dtype="<U2")
         acc = 0.0
-        for code, p in _EXIT_HAZARDS:
+        named = set(ex.values()) | {c for c, _ in _EXIT_HAZARDS}
+        hazards = _EXIT_HAZARDS + [(c, _OTHER_EXIT) for c in code_sets()["msds_exit_status"] if c not in named]
+        for code, p in hazards:
             status[(u >= acc) & (u < acc + p)] = code
             acc += p
         drop = (g >= 9) & (g <= 12) & (rng.random(k) < _DROPOUT[1]) & (status == "")
-        status[drop] = _DROPOUT[0]
+        status[drop] = ex["dropout"]
         status[prek[idx]] = ""
         exit_day = np.where(status != "", rng.integers(5, span - 5, k), span)
         exit_day = np.maximum(exit_day, start + 3)
-        # graduation (and certificates) at the end of grade 12
+        # graduation (and certificates, maximum age) at the end of grade 12
         g12 = (g == 12) & (status == "")
         grad_u = rng.random(k)
-        status[g12 & (grad_u < 0.9)] = "01"
-        status[g12 & (grad_u >= 0.9) & (grad_u < 0.92) & (self.sped_start[idx] <= t)] = "03"
-        status[adult[idx]] = np.where(rng.random(int(adult[idx].sum())) < 0.5, "11", "")
-        ending = np.isin(status, ["01", "03"])
+        sped_now = self.sped_start[idx] <= t
+        status[g12 & (grad_u < 0.9)] = ex["diploma"]
+        status[g12 & (grad_u >= 0.9) & (grad_u < 0.92) & sped_now] = ex["certificate"]
+        status[g12 & (grad_u >= 0.92) & (grad_u < 0.93) & sped_now] = ex["max_age"]
+        status[adult[idx]] = np.where(rng.random(int(adult[idx].sum())) < 0.5, ex["dropout"], "")
+        # a status no student drew this year goes to a grade-12 student (a separate stream):
+        # every code of the list occurs at any scale, the rare ones rarely
+        cov = stream(self.seed, f"k12-exit-cover-{t}")
+        ending_codes = [ex["diploma"], ex["certificate"], ex["max_age"]]
+        drawn = set(status.tolist()) | {ex["continuing"], ex["move"]}
+        absent = np.array([c for c in code_sets()["msds_exit_status"] if c not in drawn])
+        pool = np.flatnonzero((g == 12) & ~prek[idx] & ~adult[idx] & np.isin(status, ["", ex["diploma"]]))
+        if len(absent) and len(pool):
+            forced = cover(cov, status, absent, pool)
+            midyear = ~np.isin(status[forced], ending_codes)
+            exit_day[forced] = np.where(
+                midyear, np.maximum(cov.integers(5, span - 5, len(forced)), start[forced] + 3), span
+            )
+        ending = np.isin(status, ending_codes)
         exit_day = np.where(ending, span - 3, exit_day)
         # mid-year moves to another district (the old one reports exit status 12)
         move = (status == "") & (rng.random(k) < _MIDYEAR_MOVE) & ~prek[idx]
@@ -230,7 +358,7 @@ class K12Model:
         old_entry = self.entry_day[idx].copy()
         self._move(idx[move], rng, dates.first_day + move_day[move])
         # spells: the first (possibly ended by exit or move) and, for movers, the second
-        s_status = np.where(move, "12", status)
+        s_status = np.where(move, ex["move"], status)
         s_end = np.where(move, move_day, exit_day)
         sp = {
             "j": np.concatenate([idx, idx[move]]),
@@ -247,11 +375,14 @@ class K12Model:
         sp["entry"] = np.where(sp["prek"], dates.first_day, sp["entry"])
         sp["adult"] = adult[sp["j"]]
         # dropouts: some come back next year to adult education (grade 20)
-        back = np.flatnonzero(status == "11")
-        back = back[rng.random(len(back)) < 0.1]
+        back = np.flatnonzero(status == ex["dropout"])
+        chosen = rng.random(len(back)) < 0.1
+        if len(back) and not chosen.any():  # adult education (grade 20) occurs every year, at any scale
+            chosen[cov.integers(0, len(back))] = True
+        back = back[chosen]
         self.adult_ed_year[idx[back]] = t + 1
         # state after the year
-        leaving = np.isin(status, ["01", "03", "10", "11", "13", "14", "15", "16"])
+        leaving = (status != "") & (status != ex["move"])
         self.active[idx[leaving]] = False
         self.active[idx[adult[idx]]] = False
         sp["span"] = span

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.lib.generate.k12 import _STREETS, K12Model
+from orchestration.lib.generate.k12 import _ECDD, _STREETS, K12Model
 from orchestration.lib.generate.names import apply_noise
 from orchestration.lib.generate.people import race_strings
 from orchestration.lib.generate.rand import hash_uniform, stream
@@ -73,7 +73,7 @@ def _columns(model, t, sp, name, rows, j, count, stat, exited):
     sped_on = (model.sped_start[j] <= t) & (model.sped_exit_year[j] >= t)
     sped_exit_day = (model.sped_exit_frac[j] * span).astype(int)
     sped_exited = sped_on & (model.sped_exit_year[j] == t) & (sped_exit_day <= c_day)
-    code = np.where(sp["prek"][rows], "11", model.sped_code[j])
+    code = np.where(sp["prek"][rows], _ECDD, model.sped_code[j])
     sped_on = sped_on | sp["prek"][rows]
     lep_on = (model.lep_start[j] <= t) & (model.lep_exit_year[j] >= t)
     lep_exit_day = (model.lep_exit_frac[j] * span).astype(int)
@@ -82,14 +82,11 @@ def _columns(model, t, sp, name, rows, j, count, stat, exited):
     eligible = model.ed_base[j] ^ churn
     gained = ~eligible & (hash_uniform(model.seed, f"ed-gain-{t}", pid) < 0.04) & (name != "FALL")
     eligible = eligible | gained
-    nutrition = np.where(eligible, np.where(model.reduced[j], "02", "01"), "00")
+    nutrition = np.where(eligible, model.nutrition_code[j], model.nutrition_none[j])
     direct = np.where(eligible & (hash_uniform(model.seed, "dc", pid) < 0.55), "Y", "N")
-    homeless_u = hash_uniform(model.seed, f"homeless-{t}", pid)
-    night = np.where(
-        homeless_u < 0.02,
-        np.char.zfill((1 + (homeless_u * 200).astype(int) % 4).astype(str), 2),
-        "00",
-    )
+    # homeless in about 2% of records, and in the year a student was chosen to carry a rare code
+    homeless = (hash_uniform(model.seed, f"homeless-{t}", pid) < 0.02) | (model.homeless_year[j] == t)
+    night = np.where(homeless, model.night_code[j], model.not_homeless)
     # names: legal name with keying noise in about 1 record in 80
     last_idx = people.last[pid]
     first_names = pool.first.take(pa.array(people.first[pid]))
@@ -131,7 +128,7 @@ def _columns(model, t, sp, name, rows, j, count, stat, exited):
         "race_ethnicity": pa.array(race_strings(people.race[pid])),
         "primary_disability": pa.array(np.where(sped_on, code, None), pa.string()),
         "sped_exit_date": _dates(first + sped_exit_day, sped_exited),
-        "sped_exit_reason": pa.array(np.where(sped_exited, "01", None), pa.string()),
+        "sped_exit_reason": pa.array(np.where(sped_exited, model.sped_exit_reason[j], None), pa.string()),
         "lep_program": pa.array(np.where(lep_on, model.lep_program[j], None), pa.string()),
         "lep_exit_date": _dates(first + lep_exit_day, lep_exited),
         "lep_exit_reason": pa.array(np.where(lep_exited, model.lep_exit_reason[j], None), pa.string()),
