@@ -26,6 +26,7 @@ def templates(tiny_feeds):
     out = {}
     for feed, pattern in (
         ("msds", "msds/*/msds_fall_*.csv"),
+        ("assessment", "assessment/*/assessment_fall_*.csv"),
         ("ps_enrollment", "ps_enrollment/*/*_FA.csv"),
         ("ps_awards", "ps_awards/*/*.csv"),
     ):
@@ -52,6 +53,9 @@ def file_for(feed, row):
     if feed == "msds":
         sy = row["school_year"]
         return f"msds/{sy}/msds_fall_{sy}.csv"
+    if feed == "assessment":
+        sy = row["school_year"]
+        return f"assessment/{sy}/assessment_{row['testing_window'].lower()}_{sy}.csv"
     if feed == "ps_enrollment":
         fy = row["fiscal_year"]
         return f"ps_enrollment/FY{fy}/enrollment_{row['institution_code']}_FY{fy}_{row['term_season']}.csv"
@@ -129,6 +133,41 @@ ROW_CASES = [
     ("missing_required_grade", "msds", {"grade": ""}, "grade is required"),
     ("huge_name_field", "msds", {"last_name": "X" * 5000}, "last_name is longer than allowed"),
     ("flag_not_y_n", "msds", {"migrant": "yes"}, "migrant is not a code"),
+    # assessment results: codes, and a test event that is one thing (scored, or not tested with a reason)
+    ("subject_unknown", "assessment", {"subject": "XX"}, "subject is not a code"),
+    ("window_not_the_file", "assessment", {"testing_window": "SPRING"}, "testing_window is not the window its file"),
+    ("test_grade_ten", "assessment", {"test_grade": "10"}, "test_grade is not a code"),
+    ("score_negative", "assessment", {"scale_score": "-5"}, "scale_score is not a whole number"),
+    (
+        "scored_and_not_tested",
+        "assessment",
+        {"scale_score": "450", "performance_level": "2", "not_tested_reason": "ABS"},
+        "either a scale score with its performance level or a not-tested reason",
+    ),  # fmt: skip
+    (
+        "score_without_level",
+        "assessment",
+        {"scale_score": "450", "performance_level": "", "not_tested_reason": ""},
+        "either a scale score with its performance level or a not-tested reason",
+    ),  # fmt: skip
+    (
+        "invalid_flag_on_not_tested",
+        "assessment",
+        {"scale_score": "", "performance_level": "", "validity": "PB", "not_tested_reason": "ABS"},
+        "either a scale score with its performance level or a not-tested reason",
+    ),  # fmt: skip
+    (
+        "general_level_on_alternate",
+        "assessment",
+        {"assessment": "ALTERNATE", "scale_score": "2300", "performance_level": "4", "not_tested_reason": ""},
+        "performance_level is not a level of its assessment",
+    ),  # fmt: skip
+    (
+        "not_tested_reason_unknown",
+        "assessment",
+        {"scale_score": "", "performance_level": "", "not_tested_reason": "ZZ"},
+        "not_tested_reason is not a code",
+    ),  # fmt: skip
     ("term_season_unknown", "ps_enrollment", {"term_season": "XX"}, "term_season is not a code"),
     ("institution_code_six_digits", "ps_enrollment", {"institution_code": "123456"}, "institution_code is not 7"),
     ("cip_bad_format", "ps_enrollment", {"major_1_cip": "5.0101"}, "major_1_cip is not CIP"),
@@ -414,7 +453,7 @@ def test_corpus_has_at_least_forty_cases():
 
 def test_great_expectations_agrees_with_the_sql_engine_on_the_corpus(templates, sleds_home, tmp_path):
     """All row cases in one partition per feed, then GX re-checks every row."""
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in ("msds", "assessment", "ps_enrollment", "ps_awards"):
         rows = [dict(r) for r in templates[feed]]  # clean rows first: they name the file
         for _, f, changes, _ in ROW_CASES:
             if f == feed:
@@ -437,7 +476,7 @@ def test_no_feed_pii_outside_the_vault_after_builds_of_the_corpus(templates, sle
 
     landing = tmp_path / "landing"
     everything: list[dict] = []
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in ("msds", "assessment", "ps_enrollment", "ps_awards"):
         rows = [dict(r) for r in templates[feed]]
         rows += [mutate(templates[feed], **changes)[1] for _, f, changes, _ in ROW_CASES if f == feed]
         everything += rows  # the shifted row below carries the same people, in the wrong columns

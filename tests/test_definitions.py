@@ -5,6 +5,7 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
+from orchestration.lib.reference import FEEDS
 
 
 def test_definitions_load_with_ingest_and_dbt_assets():
@@ -38,7 +39,7 @@ def test_assets_are_grouped_by_stage():
 
 def test_ingest_assets_are_partitioned_with_blocking_accounting_checks():
     graph = defs.resolve_asset_graph()
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in FEEDS:
         node = graph.get(dg.AssetKey(["raw", feed]))
         assert node.partitions_def is not None
         checks = {k.name for k in node.check_keys}

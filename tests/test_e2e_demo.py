@@ -6,6 +6,7 @@ import subprocess
 import duckdb
 import pytest
 
+from orchestration.lib.reference import FEEDS
 from tests.conftest import subprocess_env, venv_bin
 from tests.test_folder_attacker import attack_folder
 
@@ -26,17 +27,17 @@ def test_demo_generates_builds_and_answers_queries(tmp_path):
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     out = build.stdout
     assert "marts succeeded" in out
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in FEEDS:
         assert f"ingest {feed}:" in out  # one run per feed ...
     assert "partition 2021-22_fall:" in out and "quarantined (new)" in out  # ... a progress line per partition
     assert "materialized staging/stg_msds__records" in out
-    for feed in ("msds", "ps_enrollment", "ps_awards"):  # each raw asset's blocking re-check
+    for feed in FEEDS:  # each raw asset's blocking re-check
         assert f"checked      raw/{feed}:engines_agree passed" in out
     assert "make ui" in out and "sleds query" in out  # where to look next
     # the re-checks left Great Expectations' own Data Docs, a page per feed's latest validation
     docs = home / "reports" / "data_docs"
     assert (docs / "index.html").exists()
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in FEEDS:
         assert list((docs / "validations" / f"{feed}_ingest").rglob("*.html")), feed
     summary = json.loads((home / "demo" / "generation.json").read_text())
     wh = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)

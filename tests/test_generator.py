@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from orchestration.lib.generate.run import generate
-from orchestration.lib.reference import NOT_APPLICABLE, code_sets, feed_layout
+from orchestration.lib.reference import FEEDS, NOT_APPLICABLE, code_sets, feed_layout
 
 
 def digest(folder: Path) -> str:
@@ -33,7 +33,7 @@ def con(demo_feeds):
     # one thread: the CSV scan runs in file order, so a table's rowid is the file order; the
     # row number within a file counts in rowid order (a window without ORDER BY has no order)
     c = duckdb.connect(config={"threads": 1})
-    for feed in ("msds", "ps_enrollment", "ps_awards"):
+    for feed in FEEDS:
         c.execute(f"create table {feed} as select * from {feed_sql(demo_feeds, feed)}")
         c.execute(
             f"create table truth_{feed} as select * from read_parquet('{demo_feeds}/ground_truth/{feed}.parquet')"
@@ -68,7 +68,7 @@ def test_summary_counts_match_files_and_ground_truth(demo_feeds, con):
         assert q(con, f"select count(*) from {feed}_t")[0][0] == rows
 
 
-@pytest.mark.parametrize("feed", ["msds", "ps_enrollment", "ps_awards"])
+@pytest.mark.parametrize("feed", FEEDS)
 def test_codes_required_values_and_not_applicable_follow_the_layout(con, feed):
     """Outside the deliberately injected defects, every value obeys the layout."""
     sets = code_sets()

@@ -42,7 +42,9 @@ def test_every_accountability_rule_has_a_unit_test():
     tested = {u["model"] if isinstance(u["model"], str) else u["model"] for u in manifest["unit_tests"].values()}
     names = {u["name"] for u in manifest["unit_tests"].values()}
     for model in ("int_msds__srm_decisions", "int_msds__effective_records", "int_k12__collection_pepe",
-                  "int_k12__student_characteristics", "fct_k12_accountability_students"):  # fmt: skip
+                  "int_k12__student_characteristics", "int_k12__fay_districts", "fct_k12_accountability_students",
+                  "fct_k12_record_dispositions", "fct_assessment_participation", "fct_assessment_results",
+                  "fct_assessment_results_by_subgroup"):  # fmt: skip
         assert model in tested, f"no unit test for {model}"
     assert len(names) >= 5
 

@@ -15,7 +15,12 @@ from orchestration.lib.reference import FEEDS, feed_layout
 from tests.conftest import open_vault
 
 # a column of each feed with a code set, and a code outside it
-BAD_CODE = {"msds": ("grade", "99"), "ps_enrollment": ("term_type", "X"), "ps_awards": ("award_type", "ZZ")}
+BAD_CODE = {
+    "msds": ("grade", "99"),
+    "assessment": ("subject", "XX"),
+    "ps_enrollment": ("term_type", "X"),
+    "ps_awards": ("award_type", "ZZ"),
+}
 
 
 def _q(name: str) -> str:

@@ -33,6 +33,10 @@ FEED_MODELS = {
         "stg_msds__records",
         "MSDS-style K-12 collection records (Fall, Spring, End of Year, SRM), one row per record received.",
     ),
+    "assessment": (
+        "stg_assessment__results",
+        "State assessment results, one row per student per test event (DOMAIN.md §1a').",
+    ),
     "ps_enrollment": (
         "stg_ps__enrollment",
         "Postsecondary enrollment, one row per student per institution per term (Attachment C).",

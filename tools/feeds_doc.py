@@ -32,6 +32,7 @@ TYPE_HELP = {
 
 TITLES = {
     "msds": "## `msds`: K-12 collections (MSDS style, DOMAIN.md §1a)",
+    "assessment": "## `assessment`: state assessment results (one record per student per test event, DOMAIN.md §1a')",
     "ps_enrollment": "## `ps_enrollment`: postsecondary enrollment (70 elements of Attachment C)",
     "ps_awards": "## `ps_awards`: awards conferred (33 elements of Attachment D)",
 }

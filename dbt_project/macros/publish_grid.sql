@@ -49,8 +49,13 @@
     unnamed institution is held back (with one other sector, the fewest named institutions
     lost, when it is the only one) and the state gets children_complete = false. The cell size is
     the seed's: `listed_permission_min_cell=publish_policy_min_n('<table_id>')`. -#}
-{% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none, listed_permission_min_cell=none) -%}
+{% macro publish_grid(base, hierarchy, grouping, labels, rate=false, name_if=none, listed_permission_min_cell=none, depth=none) -%}
 {%- set levels = publish_levels(hierarchy) -%}
+{#- depth 2: the state and its districts (sectors) only, for a table whose lowest level
+    would be mostly cells under the minimum size -#}
+{%- if depth is not none -%}
+    {%- set levels = levels[:depth] -%}
+{%- endif -%}
 {%- set by_institution = hierarchy == 'institution' -%}
 {%- if by_institution and name_if is none -%}
     {{ exceptions.raise_compiler_error("publish_grid: an institution table needs name_if (which agreements permit naming)") }}

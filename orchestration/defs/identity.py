@@ -17,6 +17,7 @@ class IdentityConfig(dg.Config):
     # after the destruction purges: a destroyed institution's records never get linked
     deps=[
         dg.AssetKey(["raw", "msds"]),
+        dg.AssetKey(["raw", "assessment"]),
         dg.AssetKey(["raw", "ps_enrollment"]),
         dg.AssetKey(["raw", "ps_awards"]),
         dg.AssetKey(["governance", "purges"]),

@@ -28,6 +28,7 @@ from orchestration.defs.marts import sleds_dbt_models
 # each feed's dbt sources (the derived ages are computed from K-12 records only)
 FEED_SOURCES = {
     "msds": ("source:raw.msds+", "source:derived.msds_record_ages+"),
+    "assessment": ("source:raw.assessment+",),
     "ps_enrollment": ("source:raw.ps_enrollment+",),
     "ps_awards": ("source:raw.ps_awards+",),
 }

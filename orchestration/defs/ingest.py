@@ -30,6 +30,8 @@ RECHECKS = dg.AssetSelection.checks(*(recheck_check_key(feed) for feed in FEEDS)
 _DESCRIPTIONS = {
     "msds": "MSDS K-12 collections as received, one partition per school year x collection "
     "(all SRM submissions of a year together); PII split to the vault, failing rows quarantined.",
+    "assessment": "State assessment results as received, one partition per school year x testing window "
+    "(one record per student per test event); PII split to the vault, failing rows quarantined.",
     "ps_enrollment": "Postsecondary enrollment as received, one partition per fiscal year x term; "
     "PII split to the vault, failing rows quarantined.",
     "ps_awards": "Postsecondary awards conferred as received, one partition per fiscal year; "

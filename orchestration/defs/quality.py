@@ -36,6 +36,10 @@ RECONCILED = "loaded_records_reach_the_models"
 # that model keeps one of several reports of the same thing (the record itself for MSDS)
 RECONCILED_MODELS = {
     "msds": ("stg_msds__records", "int_msds__records", ("record_token",)),
+    "assessment": (
+        "stg_assessment__results", "int_assessment__results",
+        ("school_year", "testing_window", "subject", "assessment"),
+    ),
     "ps_enrollment": (
         "stg_ps__enrollment", "int_ps__enrollment_identified", ("institution_code", "fiscal_year", "term_season"),
     ),

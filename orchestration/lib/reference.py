@@ -55,7 +55,7 @@ class FeedColumn:
     restricted_element: str = ""
 
 
-FEEDS = ("msds", "ps_enrollment", "ps_awards")
+FEEDS = ("msds", "assessment", "ps_enrollment", "ps_awards")
 
 # "Not Applicable" (agreement clause 10(a)(i)): the code an institution sends for a
 # starred element it does not collect or does not disclose. Kept distinct from blank

@@ -65,6 +65,20 @@ DERIVED["ps_awards"] = dict(DERIVED["ps_enrollment"])
 DERIVED["ps_awards"]["_age_at_reference_date"] = _age("birthdate", _DATE.format(col="award_date"))
 
 
+@cache
+def assessment_levels() -> str:
+    """`'GENERAL:1', ...`: each assessment's performance levels from
+    seeds/assessment_performance_levels.csv, as SQL (in the SQL text, so suite_sha changes
+    with the seed)."""
+    from orchestration.lib.paths import SEEDS_DIR
+
+    with (SEEDS_DIR / "assessment_performance_levels.csv").open(newline="", encoding="utf-8") as handle:
+        pairs = sorted({(r["assessment"], r["performance_level"]) for r in csv.DictReader(handle)})
+    if not pairs:
+        raise CalendarError("seeds/assessment_performance_levels.csv lists no level: add one per assessment and level")
+    return ", ".join(f"'{a}:{level}'" for a, level in pairs)
+
+
 def _from_file(pattern: str) -> str:
     """A part of the row's file path (`source_file`, named as in docs/feeds.md)."""
     return f"nullif(regexp_extract(source_file, '{pattern}', 1), '')"
@@ -75,6 +89,22 @@ def _from_file(pattern: str) -> str:
 # for"), so a mislabelled delivery cannot pass for the collection it claims
 DERIVED["msds"]["_file_school_year"] = _from_file("^msds/([0-9]{4}-[0-9]{2})/")
 DERIVED["msds"]["_file_collection"] = f"upper({_from_file('/msds_(fall|spring|eoy|srm)_')})"
+# assessment results: the school year bounds of MSDS, the window the file is named for, and
+# whether a record is one coherent test event (scored, or not tested with a reason)
+DERIVED["assessment"] = {
+    "_school_year_start": DERIVED["msds"]["_school_year_start"],
+    "_school_year_end": DERIVED["msds"]["_school_year_end"],
+    "_age_at_school_year_start": DERIVED["msds"]["_age_at_school_year_start"],
+    "_calendar_last_day": f"'{calendar_last_day()}'",
+    "_file_school_year": _from_file("^assessment/([0-9]{4}-[0-9]{2})/"),
+    "_file_testing_window": f"upper({_from_file('/assessment_(fall|spring)_')})",
+    "_result_form": "case when scale_score is not null and performance_level is not null "
+    "and not_tested_reason is null then 'scored' "
+    "when scale_score is null and performance_level is null and validity is null "
+    "and not_tested_reason is not null then 'not_tested' else 'incoherent' end",
+    "_level_fits_assessment": "case when assessment is null or performance_level is null then null "
+    f"when assessment || ':' || performance_level in ({assessment_levels()}) then 'yes' else 'no' end",
+}
 for _feed in ("ps_enrollment", "ps_awards"):
     DERIVED[_feed]["_file_fiscal_year"] = _from_file("/FY([0-9]{4})/")
     DERIVED[_feed]["_file_institution_code"] = _from_file("_([0-9]{7})_FY[0-9]{4}")
@@ -90,6 +120,14 @@ DERIVED_FROM = {
         "_school_year_end": ("school_year",),
         "_age_at_school_year_start": ("date_of_birth", "school_year"),
         "_age_grade_gap": ("date_of_birth", "school_year", "grade"),
+    },
+    "assessment": {
+        "_school_year_start": ("school_year",),
+        "_school_year_end": ("school_year",),
+        "_age_at_school_year_start": ("date_of_birth", "school_year"),
+        "_calendar_last_day": (),
+        "_result_form": ("scale_score", "performance_level", "validity", "not_tested_reason"),
+        "_level_fits_assessment": ("assessment", "performance_level"),
     },
     "ps_enrollment": {
         "_fiscal_year_start": ("fiscal_year",),

@@ -29,6 +29,13 @@ _DEFECTS = {
         ("impossible_date", "enrollment_date", "2019-02-30"),
         ("duplicate_record", "DUPLICATE", None),
     ],
+    "assessment": [
+        ("invalid_subject", "subject", "XX"),
+        ("uic_not_10_digits", "uic", "12345"),
+        ("invalid_performance_level", "performance_level", "7"),
+        ("score_not_a_number", "scale_score", "4O5"),
+        ("duplicate_record", "DUPLICATE", None),
+    ],
     "ps_enrollment": [
         ("invalid_term_season", "term_season", "XX"),
         ("cip_bad_format", "major_1_cip", "5.0101"),

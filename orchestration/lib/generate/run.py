@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestration.lib.generate import defects, msds, postsecondary
+from orchestration.lib.generate import assessment, defects, msds, postsecondary
 from orchestration.lib.generate.directory import Institutions, K12Directory
 from orchestration.lib.generate.k12 import K12Model
 from orchestration.lib.generate.names import NamePool
@@ -45,6 +45,13 @@ def generate(
             ps_inputs.record_year(model, t, spells)
             for name in ("FALL", "SPRING", "EOY"):
                 cols, pid = msds.collection(model, t, spells, name)
+                if name in ("FALL", "SPRING"):  # the window's test results, from its clean collection
+                    tests, tested = assessment.results(model, t, name, K12_FIRST_YEAR + t, cols, pid)
+                    test_defect = None
+                    if scale.inject_bad_records and name == "FALL":
+                        tests, tested, test_defect = defects.inject("assessment", tests, tested, seed + t)
+                    relpath = f"assessment/{sy}/assessment_{name.lower()}_{sy}"
+                    writer.write("assessment", relpath, tests, tested, test_defect)
                 defect = None
                 if scale.inject_bad_records and name == "FALL":
                     cols, pid, defect = defects.inject("msds", cols, pid, seed + t)

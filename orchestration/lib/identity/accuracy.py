@@ -53,6 +53,11 @@ ids AS (
     FROM wh.raw.msds r JOIN wh.identity.record_research_ids i ON i.feed = 'msds' AND i.record_token = r.record_token
     JOIN vault.landing.msds_identity v ON v.record_token = r.record_token
     UNION ALL
+    SELECT 'assessment', r.source_file, r.source_row, NULL, 'k12', i.research_id, NULL, v.last_name
+    FROM wh.raw.assessment r
+    JOIN wh.identity.record_research_ids i ON i.feed = 'assessment' AND i.record_token = r.record_token
+    JOIN vault.landing.assessment_identity v ON v.record_token = r.record_token
+    UNION ALL
     SELECT 'ps_enrollment', r.source_file, r.source_row, upper(r.sex), 'ps', i.research_id,
            nullif(v.marss_number, 'NA'), v.last_name
     FROM wh.raw.ps_enrollment r

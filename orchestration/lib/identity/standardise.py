@@ -29,7 +29,7 @@ import duckdb
 
 from orchestration.lib.paths import SEEDS_DIR
 
-SECTOR = {"msds": "k12", "ps_enrollment": "ps", "ps_awards": "ps"}
+SECTOR = {"msds": "k12", "assessment": "k12", "ps_enrollment": "ps", "ps_awards": "ps"}
 
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO id_na(x) AS CASE WHEN upper(trim(x)) IN ('', 'NA', 'N/A') THEN NULL ELSE trim(x) END;
@@ -77,6 +77,11 @@ WITH raw AS (
            i.first_name, i.last_name, i.middle_name, i.date_of_birth AS dob_text, i.zip_code,
            r.gender AS sex_text, r.school_year, r.collection, r.district_code, r.exit_status
     FROM vault.landing.msds_identity i JOIN wh.raw.msds r USING (record_token)
+    UNION ALL
+    -- a test event is a K-12 record keyed by its UIC, like the MSDS records it links to
+    SELECT 'assessment', i.record_token, 'k12', std_state_id(i.uic), NULL, NULL, NULL, NULL,
+           i.first_name, i.last_name, NULL, i.date_of_birth, NULL, NULL, r.school_year, NULL, r.district_code, NULL
+    FROM vault.landing.assessment_identity i JOIN wh.raw.assessment r USING (record_token)
     UNION ALL
     SELECT 'ps_enrollment', i.record_token, 'ps', NULL, r.institution_code, id_na(i.institution_student_number),
            i.ssn, i.marss_number, i.first_name, i.last_name, i.middle_name, i.birthdate,

@@ -14,6 +14,9 @@ _PATTERNS = {
     "msds": re.compile(
         r"^msds/(?P<school_year>\d{4}-\d{2})/msds_(?P<collection>fall|spring|eoy|srm)_(?P=school_year)(?:_(?P<seq>\d{2}))?\.(?P<fmt>csv|parquet)$"
     ),
+    "assessment": re.compile(
+        r"^assessment/(?P<school_year>\d{4}-\d{2})/assessment_(?P<window>fall|spring)_(?P=school_year)(?:_(?P<seq>\d{2}))?\.(?P<fmt>csv|parquet)$"
+    ),
     "ps_enrollment": re.compile(
         r"^ps_enrollment/FY(?P<fiscal_year>\d{4})/enrollment_(?P<institution>\d{7})_FY(?P=fiscal_year)_(?P<term>SU|FA|WI|SP)\.(?P<fmt>csv|parquet)$"
     ),

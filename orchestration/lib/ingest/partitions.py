@@ -1,6 +1,7 @@
 """Partitions of each feed: the unit that is validated, loaded and replaced together.
 
 - msds: school year x collection (all SRM submissions of a year form one partition)
+- assessment: school year x testing window (fall, spring)
 - ps_enrollment: fiscal year x term
 - ps_awards: fiscal year
 """
@@ -17,6 +18,8 @@ def partition_key(f: LandingFile) -> str:
     x = f.fields
     if f.feed == "msds":
         return f"{x['school_year']}_{x['collection']}"
+    if f.feed == "assessment":
+        return f"{x['school_year']}_{x['window']}"
     if f.feed == "ps_enrollment":
         return f"FY{x['fiscal_year']}_{x['term']}"
     return f"FY{x['fiscal_year']}"
