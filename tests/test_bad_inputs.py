@@ -142,19 +142,19 @@ ROW_CASES = [
         "scored_and_not_tested",
         "assessment",
         {"scale_score": "450", "performance_level": "2", "not_tested_reason": "ABS"},
-        "either a scale score with its performance level or a not-tested reason",
+        "a test event has a scale score with its performance level, a not-tested reason",
     ),  # fmt: skip
     (
         "score_without_level",
         "assessment",
         {"scale_score": "450", "performance_level": "", "not_tested_reason": ""},
-        "either a scale score with its performance level or a not-tested reason",
+        "a test event has a scale score with its performance level, a not-tested reason",
     ),  # fmt: skip
     (
         "invalid_flag_on_not_tested",
         "assessment",
         {"scale_score": "", "performance_level": "", "validity": "PB", "not_tested_reason": "ABS"},
-        "either a scale score with its performance level or a not-tested reason",
+        "a test event has a scale score with its performance level, a not-tested reason",
     ),  # fmt: skip
     (
         "general_level_on_alternate",
@@ -282,6 +282,14 @@ def test_row_level_case_is_quarantined_for_its_reason(templates, sleds_home, tmp
     assert wh.execute(f"select source_row from raw.{feed}_quarantine").fetchall() == [(2,)]
     reasons = [r for (r,) in wh.execute("select rule from ingest.quarantine_reasons").fetchall()]
     assert any(rule in r for r in reasons)
+
+
+def test_an_invalidated_test_sent_without_its_score_loads_as_one_test_event(templates, sleds_home, tmp_path):
+    """A vendor may drop the score of an invalidated test: a validity code alone is still one
+    coherent test event (counted as not tested downstream), not a quarantined row."""
+    rows = mutate(templates["assessment"], scale_score="", performance_level="", validity="PB", not_tested_reason="")
+    report = run_case(tmp_path, "assessment", rows)
+    assert report.rows_read == 3 and report.rows_quarantined == 0 and report.balanced, report.failures_by_rule
 
 
 def test_values_of_a_quarantined_row_whose_layout_is_in_doubt_stay_in_the_vault(templates, sleds_home, tmp_path):

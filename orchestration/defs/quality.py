@@ -37,8 +37,7 @@ RECONCILED = "loaded_records_reach_the_models"
 RECONCILED_MODELS = {
     "msds": ("stg_msds__records", "int_msds__records", ("record_token",)),
     "assessment": (
-        "stg_assessment__results", "int_assessment__results",
-        ("school_year", "testing_window", "subject", "assessment"),
+        "stg_assessment__results", "int_assessment__results", ("record_token",),
     ),
     "ps_enrollment": (
         "stg_ps__enrollment", "int_ps__enrollment_identified", ("institution_code", "fiscal_year", "term_season"),

@@ -101,7 +101,10 @@ DERIVED["assessment"] = {
     "_result_form": "case when scale_score is not null and performance_level is not null "
     "and not_tested_reason is null then 'scored' "
     "when scale_score is null and performance_level is null and validity is null "
-    "and not_tested_reason is not null then 'not_tested' else 'incoherent' end",
+    "and not_tested_reason is not null then 'not_tested' "
+    # an invalidated test the vendor sends without its score: still one test event
+    "when scale_score is null and performance_level is null and validity is not null "
+    "and not_tested_reason is null then 'invalidated_unscored' else 'incoherent' end",
     "_level_fits_assessment": "case when assessment is null or performance_level is null then null "
     f"when assessment || ':' || performance_level in ({assessment_levels()}) then 'yes' else 'no' end",
 }

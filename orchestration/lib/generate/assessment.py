@@ -22,7 +22,10 @@ import pyarrow as pa
 from orchestration.lib.generate.k12 import K12Model
 from orchestration.lib.generate.rand import hash_uniform
 
-SUBJECTS = ("RD", "MA")  # seeds/accountability_tested_subjects.csv: reading and mathematics
+SUBJECTS = ("RD", "MA")
+_COLUMNS = ("school_year", "testing_window", "uic", "last_name", "first_name", "date_of_birth", "district_code",
+            "building_code", "test_grade", "subject", "assessment", "scale_score", "performance_level", "validity",
+            "not_tested_reason")  # fmt: skip  # seeds/accountability_tested_subjects.csv: reading and mathematics
 _NOT_TESTED = (("ABS", 0.50), ("MED", 0.12), ("REF", 0.20), ("OTH", 0.10), ("ELPA", 0.08))
 _NO_RECORD, _NOT_TESTED_P, _OUT_OF_LEVEL_P = 0.02, 0.015, 0.012  # per student
 _INVALID_P = 0.012  # per test event
@@ -46,11 +49,11 @@ def _grade_number(grade: np.ndarray, birth: np.ndarray, school_year_start: int) 
     out[graded] = grade[graded].astype(np.int64)
     ungraded = grade == "14"
     if ungraded.any():
-        dob = birth[ungraded].astype("datetime64[D]")
-        dec1 = np.datetime64(f"{school_year_start}-12-01")
-        years = dec1.astype("datetime64[Y]").astype(int) - dob.astype("datetime64[Y]").astype(int)
-        before = (dob - dob.astype("datetime64[Y]")) > (dec1 - dec1.astype("datetime64[Y]"))
-        out[ungraded] = years - before.astype(int) - 6
+        # whole years on December 1, by (month, day): day-of-year offsets shift in leap years
+        born = birth[ungraded].astype(str)
+        year = np.array([int(b[:4]) for b in born])
+        after_dec1 = np.array([b[5:10] > "12-01" for b in born])
+        out[ungraded] = school_year_start - year - after_dec1.astype(int) - 6
     return out
 
 
@@ -81,6 +84,8 @@ def results(
     tested &= ~exited[first] | (hash_uniform(seed, f"assess-exited-{t}", p) < 0.1)
     tested &= u >= _NO_RECORD  # expected to test, no record at all
     keep = np.flatnonzero(tested)
+    if len(keep) == 0:  # a window nobody tests in (a tiny custom scale): an empty file, not a crash
+        return {name: pa.array([], pa.string()) for name in _COLUMNS}, np.array([], np.int64)
     p, g, u, first = p[keep], g[keep], u[keep], first[keep]
     disability, econ, lep = disability[keep], econ[keep], lep[keep]
     not_tested = u < _NO_RECORD + _NOT_TESTED_P

@@ -340,9 +340,15 @@ class K12Model:
         ending_codes = [ex["diploma"], ex["certificate"], ex["max_age"]]
         drawn = set(status.tolist()) | {ex["continuing"], ex["move"]}
         absent = np.array([c for c in code_sets()["msds_exit_status"] if c not in drawn])
-        pool = np.flatnonzero((g == 12) & ~prek[idx] & ~adult[idx] & np.isin(status, ["", ex["diploma"]]))
-        if len(absent) and len(pool):
-            forced = cover(cov, status, absent, pool)
+        eligible = (g == 12) & ~prek[idx] & ~adult[idx] & np.isin(status, ["", ex["diploma"]])
+        # a certificate or reaching the maximum age ends special education students' schooling only
+        sped_ending = np.isin(absent, [ex["certificate"], ex["max_age"]])
+        forced = np.array([], np.int64)
+        for codes, pool in ((absent[sped_ending], np.flatnonzero(eligible & sped_now)),
+                            (absent[~sped_ending], np.flatnonzero(eligible & ~sped_now))):  # fmt: skip
+            if len(codes) and len(pool):
+                forced = np.concatenate([forced, cover(cov, status, codes, pool)])
+        if len(forced):
             midyear = ~np.isin(status[forced], ending_codes)
             exit_day[forced] = np.where(
                 midyear, np.maximum(cov.integers(5, span - 5, len(forced)), start[forced] + 3), span

@@ -3,7 +3,7 @@
 -- accountability (fct_k12_accountability_students.included_in_accountability: enrolled at
 -- the window, a tested grade, not nonpublic or home-schooled) for each subject the window
 -- tests (seeds/accountability_tested_subjects.csv). Of the student's test events for the
--- subject the best one counts (a valid score first); its status:
+-- subject the best one counts (int_assessment__events: a valid score first); its status:
 --   valid_score   a score at the student's grade with no validity flag: participated
 --   out_of_level  a test of another grade than the computed grade: invalid, not tested
 --   invalidated   prohibited behaviour or a nonstandard accommodation: not tested
@@ -12,63 +12,19 @@
 --   no_record     expected to test, and the vendor's file has no record at all
 -- Participation is credited where the student is accountable (the S2E2 resident building
 -- when there is one); proficiency counts full-academic-year students with a valid score,
--- credited to the FAY district, or with an S2E2 code to the resident district.
+-- credited to the FAY district (decided on last year's accountable district: the S2E2
+-- resident district where there was one).
 with expected as (
     select s.*, ts.subject
     from {{ ref('fct_k12_accountability_students') }} as s
-    inner join {{ ref('accountability_tested_subjects') }} as ts on ts.testing_window = s.testing_window
+    inner join {{ ref('accountability_tested_subjects') }} as ts on s.testing_window = ts.testing_window
     where s.included_in_accountability
 ),
 
-events as (
-    select
-        r.research_id,
-        r.school_year,
-        lower(r.testing_window) as testing_window,
-        r.subject,
-        r.record_token,
-        r.test_grade,
-        r.assessment,
-        r.scale_score,
-        r.performance_level,
-        r.validity,
-        r.not_tested_reason,
-        l.proficient = 'Y' as proficient_level
-    from {{ ref('int_assessment__results') }} as r
-    left join {{ ref('assessment_performance_levels') }} as l
-        on l.assessment = r.assessment and l.performance_level = r.performance_level
-),
-
-judged as (
-    select
-        e.*,
-        x.research_id is not null as expected_to_test,
-        case
-            when e.not_tested_reason is not null then 'not_tested'
-            when cast(e.test_grade as integer) <> x.computed_grade then 'out_of_level'
-            when e.validity is not null then 'invalidated'
-            else 'valid_score'
-        end as result_status
-    from events as e
-    left join expected as x
-        on
-        x.research_id = e.research_id and x.school_year = e.school_year
-        and x.testing_window = e.testing_window and x.subject = e.subject
-),
-
+-- the student's best event of the subject (int_assessment__events ranks them)
 best as (
-    select
-        *,
-        row_number() over (
-            partition by research_id, school_year, testing_window, subject
-            order by
-                case result_status when 'valid_score' then 0 when 'out_of_level' then 1
-                    when 'invalidated' then 2 else 3
-                end,
-                assessment
-        ) as rank_for_student
-    from judged
-    where expected_to_test
+    select * from {{ ref('int_assessment__events') }}
+    where expected_to_test and rank_for_student = 1
 )
 
 select
@@ -90,15 +46,16 @@ select
     x.full_academic_year,
     x.fay_district_code,
     x.full_academic_year and coalesce(b.result_status = 'valid_score', false) as in_proficiency,
-    -- DOMAIN §2: credited to the FAY district; an S2E2 code sends scores to the resident district
+    -- DOMAIN §2: credited to the FAY district, which is already the S2E2 resident district
+    -- where last year's collections sent scores there (int_k12__fay_districts); the school is
+    -- this year's accountable building while the student is still in that district
     case
-        when not x.full_academic_year or b.result_status is distinct from 'valid_score' then null
-        when x.s2e2_building_code is not null then x.accountable_district_code
-        else x.fay_district_code
+        when x.full_academic_year and b.result_status = 'valid_score' then x.fay_district_code
     end as proficiency_district_code,
     case
-        when not x.full_academic_year or b.result_status is distinct from 'valid_score' then null
-        when x.s2e2_building_code is not null or x.fay_district_code = x.accountable_district_code
+        when
+            x.full_academic_year and b.result_status = 'valid_score'
+            and x.fay_district_code = x.accountable_district_code
         then x.accountable_building_code
     end as proficiency_building_code,
     case when b.result_status = 'valid_score' then b.proficient_level end as proficient
@@ -106,5 +63,5 @@ from expected as x
 left join best as b
     on
     b.research_id = x.research_id and b.school_year = x.school_year
-    and b.testing_window = x.testing_window and b.subject = x.subject and b.rank_for_student = 1
+    and b.testing_window = x.testing_window and b.subject = x.subject
 left join {{ ref('assessment_not_tested_reasons') }} as nt on nt.not_tested_reason = b.not_tested_reason

@@ -6,10 +6,9 @@
 --
 -- Grain: the students with a PEPE record in the window's collection. FAY (DOMAIN §2) is
 -- decided by the prior school year alone (int_k12__fay_districts): fay_district_code is
--- the district that was the student's PEPE district in all three of last year's
--- collections, even when the student is now in another district; a student with no
--- record this year (left the state) has no row here, and finds the FAY district in
--- int_k12__fay_districts (what assessment results join).
+-- the district that held the student accountable (PEPE, or S2E2 resident) in all three of
+-- last year's collections, even when the student is now in another district; a student
+-- with no record this year (left the state) has no row here and no accountability result.
 --
 -- Reference data is never filled in here: an S2E2 building missing from
 -- seeds/k12_buildings.csv leaves accountable_district_code null, and the blocking check
@@ -92,7 +91,7 @@ select
     c.economically_disadvantaged,
     c.homeless,
     c.migrant,
-    -- DOMAIN §2 FAY: the prior year's single PEPE district, wherever the student is now
+    -- DOMAIN §2 FAY: the prior year's single accountable district, wherever the student is now
     fay.fay_district_code is not null as full_academic_year,
     fay.fay_district_code,
     t.enrolled_at_window,
