@@ -63,7 +63,7 @@ def test_the_generator_writes_two_events_per_tested_student_and_every_real_case(
     assert fall_tested - with_record
 
 
-def test_a_state_scale_window_writes_about_two_events_per_tested_student():
+def test_a_demo_sized_window_writes_about_two_events_per_tested_student_as_any_scale_does():
     """The generator's per-student rates do not depend on scale: a demo-sized year shows
     the ratio the state scale will (state generation itself is the bench's)."""
     import numpy as np
