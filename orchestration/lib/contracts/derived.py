@@ -90,7 +90,7 @@ def _from_file(pattern: str) -> str:
 DERIVED["msds"]["_file_school_year"] = _from_file("^msds/([0-9]{4}-[0-9]{2})/")
 DERIVED["msds"]["_file_collection"] = f"upper({_from_file('/msds_(fall|spring|eoy|srm)_')})"
 # assessment results: the school year bounds of MSDS, the window the file is named for, and
-# whether a record is one coherent test event (scored, or not tested with a reason)
+# whether a record is one coherent test event (scored, invalidated, or not tested with a reason)
 DERIVED["assessment"] = {
     "_school_year_start": DERIVED["msds"]["_school_year_start"],
     "_school_year_end": DERIVED["msds"]["_school_year_end"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.lib.generate.k12 import K12Model
+from orchestration.lib.generate.k12 import K12Model, role_codes
 from orchestration.lib.generate.rand import hash_uniform
 
 SUBJECTS = ("RD", "MA")
@@ -62,7 +62,9 @@ def results(
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """The window's (FALL or SPRING) assessment file from its MSDS collection columns."""
     seed = model.seed
-    exited = np.array([s is not None and s != "19" for s in cols["exit_status"].to_pylist()])
+    # the codes the MSDS rules single out: seeds/msds_code_roles.csv, as the K-12 model reads them
+    continuing = role_codes("exit_status_continuing")[0]
+    exited = np.array([s is not None and s != continuing for s in cols["exit_status"].to_pylist()])
     # one row per student: the record that still enrols them, else the first
     order = np.lexsort((np.arange(len(pid)), exited, pid))
     first = order[np.r_[True, pid[order][1:] != pid[order][:-1]]] if len(pid) else order
@@ -72,14 +74,14 @@ def results(
     g = _grade_number(grade, birth, school_year_start)
     residency = _text(cols["residency_code"])[first]
     disability = _text(cols["primary_disability"])[first]
-    econ = _text(cols["nutrition_eligibility"])[first] != "00"
+    econ = np.isin(_text(cols["nutrition_eligibility"])[first], role_codes("nutrition_eligible"))
     lep = np.array([v is not None for v in _text(cols["lep_program"])[first]])
     u = hash_uniform(seed, f"assess-{t}-{window}", p)
     if window == "FALL":
         tested = (g >= 3) & (g <= 9)
     else:  # grade 11, and a few grade-12 students (eligible, or retaking)
         tested = (g == 11) | ((g == 12) & (hash_uniform(seed, f"assess-12-{t}", p) < 0.08))
-    public = residency == "14"
+    public = residency == role_codes("residency_resident")[0]
     tested &= public | (hash_uniform(seed, f"assess-nonpublic-{t}", p) < 0.2)
     tested &= ~exited[first] | (hash_uniform(seed, f"assess-exited-{t}", p) < 0.1)
     tested &= u >= _NO_RECORD  # expected to test, no record at all
