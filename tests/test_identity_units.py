@@ -231,14 +231,14 @@ def test_identity_counts_per_feed_the_records_whose_research_id_changed(tmp_path
     con.execute("CREATE TEMP TABLE new_record_ids (feed VARCHAR, record_token VARCHAR, research_id VARCHAR)")
     con.execute("INSERT INTO new_record_ids VALUES ('msds', 'a', 'P1'), ('ps_awards', 'b', 'P1')")
     # the first run: every record is new
-    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 1}
+    assert _changes_by_feed(con) == {"msds": 1, "assessment": 0, "ps_enrollment": 0, "ps_awards": 1}
     con.execute("CREATE SCHEMA wh.identity")
     con.execute("CREATE TABLE wh.identity.record_research_ids AS SELECT * FROM new_record_ids")
-    assert _changes_by_feed(con) == {"msds": 0, "ps_enrollment": 0, "ps_awards": 0}
+    assert _changes_by_feed(con) == {"msds": 0, "assessment": 0, "ps_enrollment": 0, "ps_awards": 0}
     # a new K-12 record joins the college record's person: only K-12 changed ...
     con.execute("INSERT INTO new_record_ids VALUES ('msds', 'c', 'P1')")
-    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 0}
+    assert _changes_by_feed(con) == {"msds": 1, "assessment": 0, "ps_enrollment": 0, "ps_awards": 0}
     # ... unless it moves a college record to another person (old row out, new row in)
     con.execute("UPDATE new_record_ids SET research_id = 'P2' WHERE record_token = 'b'")
-    assert _changes_by_feed(con) == {"msds": 1, "ps_enrollment": 0, "ps_awards": 2}
+    assert _changes_by_feed(con) == {"msds": 1, "assessment": 0, "ps_enrollment": 0, "ps_awards": 2}
     con.close()
