@@ -98,7 +98,7 @@ def insider_findings(
     graph = lp._Graph(sub, np.flatnonzero(free), truth)
     siblings = _siblings(sub, free)
     exact = _ComponentLPs(ctx, lp._components(matrix, active, free), value)
-    pool = _Pool(exact, np.array(sorted(watched)), value, specs, watched)
+    pool = _Pool(exact, np.array(sorted(watched)), value, specs, watched, graph)
     findings: list[InsiderFinding] = []
     shown_safe: set[tuple[str, str]] = set()
     for insider in insiders.tolist():
@@ -146,11 +146,12 @@ class _Pool:
     exact LP admits too. A sibling they already show outside its protection range (and away
     from its true value) is safe from that insider with no solve of its own."""
 
-    def __init__(self, exact: _ComponentLPs, watched_cols: np.ndarray, value: np.ndarray, specs, watched):
+    def __init__(self, exact: _ComponentLPs, watched_cols: np.ndarray, value: np.ndarray, specs, watched, graph=None):
         self.exact, self.watched_cols, self.value = exact, watched_cols, value
-        self.specs, self.watched = specs, watched
+        self.specs, self.watched, self.graph = specs, watched, graph
         self.points: dict[int, tuple[dict[int, int], np.ndarray]] = {}
         self.extremes: set[int] = set()
+        self.ball_extremes: set[int] = set()
 
     def _points(self, comp: int):
         if comp not in self.points:
@@ -167,16 +168,24 @@ class _Pool:
             self.points[comp] = (position, np.array(found).reshape(len(found), len(cols)))
         return self.points[comp]
 
-    def _add_extremes(self, comp: int, variables: list[int]) -> None:
-        """Each sibling's own minimum and maximum over the component, found once and kept: a
-        sibling has as many insiders as row-mates of 1, and each reuses them."""
-        block, _, _ = self.exact.block(comp)
+    def _add_extremes(self, comp: int, variables: list[int], whole: bool) -> None:
+        """Each sibling's own minimum and maximum, found once and kept: a sibling has as many
+        insiders as row-mates of 1, and each reuses them. First (`whole` False) in a ball around
+        the sibling whose outside unknowns are held at the truth (`_ball_extremes`): a table of
+        the whole component found by an LP a fraction of its size; then, for the siblings those
+        leave open, over the whole component."""
+        block, cols, _ = self.exact.block(comp)
         position, points = self._points(comp)
+        done = self.extremes if whole else self.ball_extremes
+        truth_known = bool((self.value[cols] >= 0).all())
         found = []
         for v in variables:
-            if v in self.extremes:
+            if v in done:
                 continue
-            self.extremes.add(v)
+            done.add(v)
+            if not whole:
+                found += self._ball_extremes(v, position, self.value[cols]) if truth_known else []
+                continue
             for sign in (1.0, -1.0):
                 answer = block.lp.minimize(np.array([position[v]]), np.array([sign]))
                 if answer.x is not None:
@@ -184,30 +193,59 @@ class _Pool:
         if found:
             self.points[comp] = (position, np.vstack([points, np.array(found)]))
 
+    def _ball_extremes(self, v: int, position: dict[int, int], truth: np.ndarray) -> list[np.ndarray]:
+        """v's minimum and maximum over a ball around it, the outside at the truth, as tables of
+        the whole component (the truth with the ball's columns replaced); none when the ball
+        reaches beyond the component or no graph is given."""
+        if self.graph is None:
+            return []
+        ctx = self.exact.ctx
+        cols, rows = self.graph.ball(np.array([v]))
+        at = np.array([position.get(int(c), -1) for c in cols], dtype=np.int64)
+        if (at < 0).any():
+            return []
+        free = ctx.col_lo < ctx.col_hi
+        outside = np.where(free, np.nan_to_num(self.graph.truth, nan=0.0), 0.0)
+        outside[cols] = 0.0
+        ball = lp._Block(ctx, cols, rows, outside)
+        found = []
+        for sign in (1.0, -1.0):
+            answer = ball.lp.minimize(np.array([ball.position[v]]), np.array([sign]))
+            if answer.x is not None:  # a checked table of the ball: with the truth outside, of the component
+                point = truth.astype(float).copy()
+                point[at] = answer.x
+                found.append(point)
+        return found
+
     def unsettled(self, insider: int, variables: list[int]) -> list[int]:
         """The siblings these points do not show safe from `insider` (the aggregate points
-        first, then with each open sibling's own extremes added)."""
+        first, then with each open sibling's own extremes added: in a ball, then over the
+        whole component)."""
         comp = int(self.exact.labels[insider])
         left = self._unsettled(comp, insider, variables)
-        if left:
-            self._add_extremes(comp, left)
-            left = self._unsettled(comp, insider, left)
+        for whole in (False, True):
+            if left:
+                self._add_extremes(comp, left, whole)
+                left = self._unsettled(comp, insider, left)
         return left
 
     def _unsettled(self, comp: int, insider: int, variables: list[int]) -> list[int]:
         """On the line where the insider's cell holds its value, the mixes of the points span
         an interval of each sibling (inside its exact interval there), rounded inward as every
-        seen value is; the siblings whose need that interval does not meet."""
+        seen value is; the siblings whose need that interval does not meet. Only the points'
+        (insider, sibling) values matter, and most are whole numbers repeated across points:
+        each distinct pair is mixed once."""
         position, points = self._points(comp)
         at, held = points[:, position[insider]], self.value[insider]
-        below, above = np.flatnonzero(at <= held + lp.TOL), np.flatnonzero(at >= held - lp.TOL)
-        if not len(below) or not len(above):
+        if not (at <= held + lp.TOL).any() or not (at >= held - lp.TOL).any():
             return variables
-        span = at[above][None, :] - at[below][:, None]
-        share = np.where(span > lp.TOL, (held - at[below][:, None]) / np.where(span > lp.TOL, span, 1.0), 0.0)
         left = []
         for v in variables:
-            seen = points[:, position[v]]
+            pairs = np.unique(at + 1j * points[:, position[v]])  # distinct (insider, sibling) values
+            x, seen = pairs.real, pairs.imag
+            below, above = np.flatnonzero(x <= held + lp.TOL), np.flatnonzero(x >= held - lp.TOL)
+            span = x[above][None, :] - x[below][:, None]
+            share = np.where(span > lp.TOL, (held - x[below][:, None]) / np.where(span > lp.TOL, span, 1.0), 0.0)
             mixed = seen[below][:, None] + share * (seen[above][None, :] - seen[below][:, None])
             low, high = math.ceil(mixed.min() - lp.TOL), math.floor(mixed.max() + lp.TOL)
             if not lp._settled(self.specs[self.watched[v]]["need"], low, high):
