@@ -146,7 +146,9 @@ class _Pool:
     exact LP admits too. A sibling they already show outside its protection range (and away
     from its true value) is safe from that insider with no solve of its own."""
 
-    def __init__(self, exact: _ComponentLPs, watched_cols: np.ndarray, value: np.ndarray, specs, watched, graph=None):
+    def __init__(
+        self, exact: _ComponentLPs, watched_cols: np.ndarray, value: np.ndarray, specs, watched, graph: lp._Graph
+    ):
         self.exact, self.watched_cols, self.value = exact, watched_cols, value
         self.specs, self.watched, self.graph = specs, watched, graph
         self.points: dict[int, tuple[dict[int, int], np.ndarray]] = {}
@@ -196,23 +198,18 @@ class _Pool:
     def _ball_extremes(self, v: int, position: dict[int, int], truth: np.ndarray) -> list[np.ndarray]:
         """v's minimum and maximum over a ball around it, the outside at the truth, as tables of
         the whole component (the truth with the ball's columns replaced); none when the ball
-        reaches beyond the component or no graph is given."""
-        if self.graph is None:
-            return []
+        reaches beyond the component."""
         ctx = self.exact.ctx
         cols, rows = self.graph.ball(np.array([v]))
         at = np.array([position.get(int(c), -1) for c in cols], dtype=np.int64)
         if (at < 0).any():
             return []
-        free = ctx.col_lo < ctx.col_hi
-        outside = np.where(free, np.nan_to_num(self.graph.truth, nan=0.0), 0.0)
-        outside[cols] = 0.0
-        ball = lp._Block(ctx, cols, rows, outside)
+        ball = lp._Block(ctx, cols, rows, self.graph.held_at_truth(ctx.col_lo < ctx.col_hi, cols))
         found = []
         for sign in (1.0, -1.0):
             answer = ball.lp.minimize(np.array([ball.position[v]]), np.array([sign]))
             if answer.x is not None:  # a checked table of the ball: with the truth outside, of the component
-                point = truth.astype(float).copy()
+                point = truth.astype(float)
                 point[at] = answer.x
                 found.append(point)
         return found
@@ -316,8 +313,7 @@ def _unsettled(ctx, graph, insider: int, value, variables: list[int], specs, wat
     free = ctx.col_lo < ctx.col_hi
     if np.isnan(graph.truth[neighbours[free[neighbours]]]).any():
         return [(v, -np.inf, np.inf) for v in variables]  # no truth to hold the outside at: cannot vouch
-    outside = np.where(free, np.nan_to_num(graph.truth, nan=0.0), 0.0)
-    outside[cols] = 0.0
+    outside = graph.held_at_truth(free, cols)
     lo, hi = ctx.col_lo.copy(), ctx.col_hi.copy()
     lo[insider] = hi[insider] = value[insider]
     block = lp._Block(replace(ctx, col_lo=lo, col_hi=hi), cols, rows, outside)

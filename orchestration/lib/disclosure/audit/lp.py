@@ -657,6 +657,13 @@ class _Graph:
         self.member[cols] = True
         self.truth = truth
 
+    def held_at_truth(self, free: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """`_Block`'s `outside` for a ball over `cols`: the other unknowns at their true values
+        (known columns, and the ball's own, at 0)."""
+        outside = np.where(free, np.nan_to_num(self.truth, nan=0.0), 0.0)
+        outside[cols] = 0.0
+        return outside
+
     def rows_of(self, col: int) -> np.ndarray:
         return self.csc.indices[self.csc.indptr[col] : self.csc.indptr[col + 1]]
 
@@ -725,8 +732,7 @@ def _probe_balls(
         neighbours = np.setdiff1d(graph.sub[rows].indices, cols)
         if np.isnan(graph.truth[neighbours[free[neighbours]]]).any():
             continue  # an unknown true value next to the ball: leave these targets to the exact LP
-        outside = np.where(free, np.nan_to_num(graph.truth, nan=0.0), 0.0)
-        outside[cols] = 0.0
+        outside = graph.held_at_truth(free, cols)
         in_ball = set(cols.tolist())
         near = [u for c in cols.tolist() for u in by_col.get(c, ())]
         inside = [
