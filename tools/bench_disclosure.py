@@ -1,6 +1,11 @@
 """A synthetic state-sized release to time suppression and audit.
 
     python -m tools.bench_disclosure --cells 100000
+    python -m tools.bench_disclosure --cells 4000 --pin tests/fixtures/small_state_publication
+
+--pin writes the release (tables.csv) and what the engine and the audit make of it today
+(pinned.csv) to a folder: tests/test_pinned_publication.py holds later engines to it, so
+speed work cannot trade away safety.
 
 One population (a fall K-12 collection): state -> districts -> schools, three tables under
 NCES 2011-603 sharing it: enrollment by race (counts), enrollment by grade (counts) and a
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,6 +88,61 @@ def synthetic_release(n_cells: int, seed: int = 0, population: str = "k12_synthe
     ]
 
 
+TABLE_FIELDS = ["table_id", "policy", "measure", "other_information", "population", "outcome"]
+CELL_FIELDS = ["level", "unit_id", "parent_unit_id", "grouping", "category", "n", "numerator"]
+CELL_KEY = ["table_id", "unit_id", "grouping", "category"]
+
+
+def save_release(tables: list[SummaryTable], path: Path) -> None:
+    """The tables as one CSV: a row per cell, its table's fields repeated (load_release reads it)."""
+    frames = []
+    for t in tables:
+        cells = t.cells.reindex(columns=CELL_FIELDS)
+        meta = {"table_id": t.table_id, "policy": t.policy, "measure": t.measure,
+                "other_information": t.other_information, "population": t.population, "outcome": t.outcome or ""}  # fmt: skip
+        frames.append(cells.assign(**meta))
+    frame = pd.concat(frames, ignore_index=True)[TABLE_FIELDS + CELL_FIELDS]
+    frame["numerator"] = frame["numerator"].astype("Int64")
+    frame.to_csv(path, index=False)
+
+
+def load_release(path: Path) -> list[SummaryTable]:
+    """The tables save_release wrote, in the order it wrote them."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    tables = []
+    for table_id in frame["table_id"].unique():
+        rows = frame[frame["table_id"] == table_id]
+        meta = rows.iloc[0]
+        cells = rows[CELL_FIELDS].reset_index(drop=True)
+        cells["parent_unit_id"] = cells["parent_unit_id"].replace("", None)
+        cells["n"] = cells["n"].astype(int)
+        if meta["measure"] == "rate":
+            cells["numerator"] = cells["numerator"].astype(int)
+        else:
+            cells = cells.drop(columns="numerator")
+        tables.append(SummaryTable(table_id, meta["policy"], meta["measure"], meta["other_information"] == "True",
+                                   meta["population"], cells, outcome=meta["outcome"] or None))  # fmt: skip
+    return tables
+
+
+FINDING_KEY = CELL_KEY + ["quantity", "equation", "attacker", "reason"]
+
+
+def pinned_result(tables: list[SummaryTable]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What is pinned: the engine's status and display per cell, and the audit's findings on
+    the naive publication of the same tables (primary suppression only)."""
+    from orchestration.lib.disclosure.audit import audit_release
+    from orchestration.lib.disclosure.engine import run_suppression
+
+    run = run_suppression(tables)
+    if not run.passed:
+        raise RuntimeError("the engine's own release does not pass its audit: nothing to pin")
+    naive = run_suppression(tables, complementary="none", audit=False).cells
+    findings = audit_release(naive, tables=tables).disclosed[FINDING_KEY].drop_duplicates()
+    cells = run.cells[CELL_KEY + ["status", "display", "reason"]]
+    return cells.reset_index(drop=True), findings.sort_values(FINDING_KEY).reset_index(drop=True)
+
+
 def benchmark(n_cells: int, seed: int = 0, backend: str = "auto") -> dict:
     """Seconds for suppression (with its audit-driven fixpoint) and for a final independent audit."""
     from orchestration.lib.disclosure.audit import audit_release
@@ -111,7 +172,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="auto", choices=["auto", "highs", "linprog"])
+    parser.add_argument("--pin", type=Path, help="write the release and today's result to this folder")
     args = parser.parse_args(argv)
+    if args.pin:
+        args.pin.mkdir(parents=True, exist_ok=True)
+        save_release(synthetic_release(args.cells, args.seed), args.pin / "tables.csv")
+        tables = load_release(args.pin / "tables.csv")  # pin what the test will read back
+        cells, findings = pinned_result(tables)
+        cells.to_csv(args.pin / "pinned_cells.csv", index=False)
+        findings.to_csv(args.pin / "naive_findings.csv", index=False)
+        print(f"pinned {sum(len(t.cells) for t in tables)} cells in {args.pin}")
+        return
     result = benchmark(args.cells, args.seed, args.backend)
     for key, value in result.items():
         print(f"{key:20} {value}")
