@@ -98,9 +98,8 @@ def save_release(tables: list[SummaryTable], path: Path) -> None:
     frames = []
     for t in tables:
         cells = t.cells.reindex(columns=CELL_FIELDS)
-        meta = {"table_id": t.table_id, "policy": t.policy, "measure": t.measure,
-                "other_information": t.other_information, "population": t.population, "outcome": t.outcome or ""}  # fmt: skip
-        frames.append(cells.assign(**meta))
+        meta = {field: getattr(t, field) for field in TABLE_FIELDS}
+        frames.append(cells.assign(**(meta | {"outcome": t.outcome or ""})))
     frame = pd.concat(frames, ignore_index=True)[TABLE_FIELDS + CELL_FIELDS]
     frame["numerator"] = frame["numerator"].astype("Int64")
     frame.to_csv(path, index=False)
