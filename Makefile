@@ -42,10 +42,11 @@ ui: $(STAMP)
 	@$(BIN)/python -c "from pathlib import Path; from orchestration.lib.dagster_home import ensure_dagster_home; ensure_dagster_home(Path('$(SLEDS_HOME)'))"
 	$(BIN)/dagster dev -w workspace.yaml
 
-## bench: time every stage (SCALE=demo by default; SCALE=state by hand, ~1M students a year)
+## bench: time every stage and print the budget lines (SCALE=demo by default; SCALE=tenth, a
+## small state, and SCALE=state, ~1M students a year, by hand; BENCH_ARGS="--disclosure-cells 100000")
 SCALE ?= demo
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS))
+	$(BIN)/python -m tools.bench run --scale $(SCALE) $(if $(FEEDS),--feeds $(FEEDS)) $(BENCH_ARGS)
 
 ## codegen: render the dbt staging models and sources from seeds/feed_layouts.csv
 .PHONY: codegen

@@ -1,6 +1,6 @@
 """`sleds`: the product's command line.
 
-sleds generate --scale {tiny,demo,state} --seed N --out DIR
+sleds generate --scale {tiny,demo,tenth,state} --seed N --out DIR
 sleds build            materialize every asset in process (what the UI shows)
 sleds query "SQL"      read-only SQL against a release (SLEDS release by default; never the vault)
 sleds extract          a project extract of the SLEDS release with project-scoped IDs (logged)
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from orchestration.lib import paths
+from orchestration.lib.generate.scales import SCALES
 
 
 def _print(msg: str) -> None:
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sleds", description="Statewide longitudinal education data warehouse")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="write synthetic feeds (landing folder + ground truth)")
-    g.add_argument("--scale", choices=["tiny", "demo", "state"], default="demo")
+    g.add_argument("--scale", choices=list(SCALES), default="demo")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--out", default=str(paths.demo_dir()), help="output folder (default: %(default)s)")
     g.add_argument("--format", choices=["csv", "parquet"], default="csv")

@@ -46,6 +46,7 @@ class BuildResult:
     checked: list[str] = field(default_factory=list)  # "asset:check" of every check evaluated
     steps: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    poll_cpu_s: float = 0.0  # CPU spent watching the runs for progress lines (make bench's budget)
 
 
 def instance(home: Path | None = None):
@@ -369,6 +370,7 @@ def _finish(result: BuildResult, began: float) -> BuildResult:
     _write_report("build_steps.json", {
         "success": result.success, "seconds": result.seconds, "partitions_loaded": result.partitions_loaded,
         "message": result.message, "materialized": result.materialized, "steps": result.steps,
+        "progress_poll_cpu_s": round(result.poll_cpu_s, 2),
     })  # fmt: skip
     _write_log_head(result)
     return result
@@ -508,6 +510,7 @@ def _run_job(
     result.steps.extend(clock.timings(run_wall_s=time.time() - run_began))
     result.materialized.extend(outcome.materialized)
     result.checked.extend(outcome.checked)
+    result.poll_cpu_s += outcome.poll_cpu_s
     if outcome.error is not None:
         emit(f"run {run_id} crashed: {outcome.error!r}")
     for failure in outcome.failures:

@@ -15,6 +15,7 @@ proficiency rate by race. School sizes are log-normal, so small groups are commo
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cells", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="auto", choices=["auto", "highs", "linprog"])
+    parser.add_argument("--json", action="store_true", help="one JSON line (what make bench reads)")
     parser.add_argument("--pin", type=Path, help="write the release and today's result to this folder")
     args = parser.parse_args(argv)
     if args.pin:
@@ -183,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pinned {sum(len(t.cells) for t in tables)} cells in {args.pin}")
         return
     result = benchmark(args.cells, args.seed, args.backend)
+    if args.json:
+        print(json.dumps(result))
+        return
     for key, value in result.items():
         print(f"{key:20} {value}")
 

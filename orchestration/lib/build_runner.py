@@ -30,6 +30,7 @@ class RunOutcome:
     checked: list[str] = field(default_factory=list)  # "asset:check" of every check evaluated
     failures: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    poll_cpu_s: float = 0.0  # CPU the progress loop itself spent (its thread only): what watching costs
 
 
 def run_with_progress(
@@ -55,7 +56,9 @@ def run_with_progress(
     outcome = RunOutcome(success=False, seconds=0.0)
 
     def drain() -> int:
+        spent = time.thread_time()
         lines = poll()
+        outcome.poll_cpu_s += time.thread_time() - spent
         for line in lines:
             if line.kind == "materialized":
                 outcome.materialized.append(line.step)

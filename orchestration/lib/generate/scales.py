@@ -28,6 +28,9 @@ class Scale:
 SCALES = {
     "tiny": Scale("tiny", students_per_grade=16, districts=4, institutions=6, adult_entrant_ratio=0.6),
     "demo": Scale("demo", students_per_grade=600, districts=40, institutions=20, adult_entrant_ratio=1.6),
+    # a small state: one tenth of the students in the same 540 districts and 60 institutions,
+    # so schools are small and published cells are many and small (issue 17)
+    "tenth": Scale("tenth", students_per_grade=7_700, districts=540, institutions=60, adult_entrant_ratio=1.6),
     # ~1M K-12 students a year; ~5M enrollment-term rows; ~360k awards
     "state": Scale("state", students_per_grade=77_000, districts=540, institutions=60, adult_entrant_ratio=1.6),
 }
