@@ -145,11 +145,8 @@ def ingest_partition(
         fault_point("ingest_after_read")
 
         # 2. contracts: the suite compiled to SQL decides what is quarantined
-        # derived columns computed once; _ord numbers the rows in file order for chunking
-        con.execute(
-            f"CREATE TEMP TABLE checked AS SELECT {derived_select(feed)}, "
-            "row_number() OVER (ORDER BY source_file, source_row) AS _ord FROM incoming"
-        )
+        # derived columns computed once (the rules read them many times)
+        con.execute(f"CREATE TEMP TABLE checked AS SELECT {derived_select(feed)} FROM incoming")
         con.execute(
             "CREATE TEMP TABLE failures AS "
             f"{row_failures_sql(list(rules), 'checked')}\nUNION ALL\n{partition_failures_sql(list(rules), 'checked')}"
