@@ -135,18 +135,13 @@ def failing_predicate(rule: Rule) -> str:
 
 
 def row_failures_sql(rules: list[Rule], relation: str) -> str:
-    """(source_file, source_row, rule_index) for every failing row and rule, in one scan of
-    `relation`: the rows failing any rule are found first (most rows fail none), then each
-    of them lists the rules it fails."""
-    row = [r for r in rules if r.scope == "row"]
-    if not row:
-        return "SELECT NULL, NULL, NULL WHERE FALSE"
-    predicates = [f"({failing_predicate(r)})" for r in row]
-    cases = ", ".join(f"CASE WHEN {p} THEN {r.index} END" for p, r in zip(predicates, row, strict=True))
-    return (
-        f"SELECT source_file, source_row, rule_index FROM (SELECT source_file, source_row, unnest([{cases}]) "
-        f"AS rule_index FROM {relation} WHERE {' OR '.join(predicates)}) WHERE rule_index IS NOT NULL"
-    )
+    """(source_file, source_row, rule_index) for every failing row and rule."""
+    parts = [
+        f"SELECT source_file, source_row, {r.index} AS rule_index FROM {relation} WHERE {failing_predicate(r)}"
+        for r in rules
+        if r.scope == "row"
+    ]
+    return "\nUNION ALL\n".join(parts) if parts else "SELECT NULL, NULL, NULL WHERE FALSE"
 
 
 def partition_failures_sql(rules: list[Rule], relation: str) -> str:
