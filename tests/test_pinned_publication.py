@@ -1,7 +1,7 @@
 """A fixed small-state publication holds speed work to today's safety (issue 17).
 
 tests/fixtures/small_state_publication/ holds a synthetic release of about 4,000 cells
-(`python -m tools.bench_disclosure --cells 4000 --pin ...`: 300 schools in 33 districts,
+(`python -m tools.bench_disclosure --cells 4000 --pin ...`: 153 schools in 19 districts,
 log-normal sizes, so small groups are common) and what the engine and the audit made of it
 when it was pinned. Any change to the engine or the audit must keep:
 - the engine's release passing an independent audit (0 disclosed, both readers);

@@ -4,7 +4,8 @@
     python -m tools.bench_disclosure --cells 4000 --pin tests/fixtures/small_state_publication
 
 --pin writes the release (tables.csv) and what the engine and the audit make of it today
-(pinned.csv) to a folder: tests/test_pinned_publication.py holds later engines to it, so
+(pinned_cells.csv: each cell's status and display; naive_findings.csv: the audit's findings
+on the primary-only release) to a folder: tests/test_pinned_publication.py holds later engines to it, so
 speed work cannot trade away safety.
 
 One population (a fall K-12 collection): state -> districts -> schools, three tables under
