@@ -531,25 +531,31 @@ def intervals(
         elif len(cols) > BIG_COMPONENT and truth is not None:
             graph = _Graph(sub, cols, truth)
             open_ts = _probe_balls(graph, ctx, ts, parts, needs, consts, lower, upper, rng)
-            for grow in (4, 16, 64):  # wider balls, each target also on its own, before the whole component
-                open_ts = _probe_balls(
-                    graph,
-                    ctx,
-                    open_ts,
-                    parts,
-                    needs,
-                    consts,
-                    lower,
-                    upper,
-                    rng,
-                    grow * BALL_COLUMNS,
-                    grow * grow * ROW_FANOUT,
-                    individual=True,
-                )
+            # what the balls leave open is most often a small count whose counterweight is far away
+            # (a ball moves it by a few students): aggregate probes over one model of the whole
+            # component settle most of them, where a grown ball cost seconds per target
+            open_ts = _probe_whole(whole.lp, open_ts, whole.localise(parts, open_ts), needs, consts, lower, upper, rng)
+            # most of the rest are disclosed: a relaxation of one ball proves that at once
             open_ts = _outer_proofs(graph, ctx, open_ts, parts, needs, consts, lower, upper, kind)
-            if len(cols) > MAX_EXACT_COLUMNS:  # too large to solve target by target: not proven safe
-                kind[open_ts] = "unproven"
+            if len(cols) > MAX_EXACT_COLUMNS:  # too large to solve target by target
+                for grow in (4, 16, 64):  # wider balls, each target also on its own
+                    open_ts = _probe_balls(
+                        graph,
+                        ctx,
+                        open_ts,
+                        parts,
+                        needs,
+                        consts,
+                        lower,
+                        upper,
+                        rng,
+                        grow * BALL_COLUMNS,
+                        grow * grow * ROW_FANOUT,
+                        individual=True,
+                    )
+                kind[open_ts] = "unproven"  # neither a proof of safety nor of disclosure
                 open_ts = []
+            # the rest below: each target's exact interval on the same model, warm-started
         else:
             open_ts = _probe(whole.lp, ts, whole.localise(parts, ts), needs, consts, lower, upper, rng)
         local = whole.localise(parts, open_ts)
@@ -591,7 +597,7 @@ def _batches(comps: list[int], sizes: dict[int, int]) -> list[list[int]]:
 
 
 BIG_COMPONENT = 5000  # columns; larger components are probed in balls around the targets
-MAX_EXACT_COLUMNS = 6000  # beyond this a target neither ball nor relaxation decides is reported 'unproven'
+MAX_EXACT_COLUMNS = 40_000  # beyond this a target neither ball nor relaxation decides is reported 'unproven'
 BALL_COLUMNS = 300
 SMALL_ROW = 16  # rows this short join a ball whole; longer ones (a state total) add ROW_FANOUT members
 ROW_FANOUT = 3
@@ -864,6 +870,26 @@ def _probe(lp: _Batch, ts, local, needs, consts, lower, upper, rng, individual: 
             upper[t] = max(upper[t], _int_floor(consts[t] + high + TOL))
         open_ts = [t for t in open_ts if not _settled(needs[t], lower[t], upper[t])]
     return open_ts
+
+
+WHOLE_ROUND_GAIN = 0.1  # probe the whole component again while a round settles this share of the rest
+WHOLE_GROUP = 64  # then the rest in groups this small: fewer targets in an objective move each further
+
+
+def _probe_whole(lp: _Batch, ts, local, needs, consts, lower, upper, rng) -> list[int]:
+    """Rounds of aggregate probes over one model of a whole component, each on the targets the last
+    left open, while a round still settles WHOLE_ROUND_GAIN of them; then the rest in groups of
+    WHOLE_GROUP. Returns the targets not settled."""
+    open_ts = list(ts)
+    while open_ts:
+        left = _probe(lp, open_ts, local, needs, consts, lower, upper, rng)
+        settled, open_ts = len(open_ts) - len(left), left
+        if settled < WHOLE_ROUND_GAIN * (settled + len(left)):
+            break
+    if len(open_ts) <= WHOLE_GROUP:
+        return open_ts
+    return [t for i in range(0, len(open_ts), WHOLE_GROUP)
+            for t in _probe(lp, open_ts[i : i + WHOLE_GROUP], local, needs, consts, lower, upper, rng)]  # fmt: skip
 
 
 def _int_ceil(value: float) -> float:
