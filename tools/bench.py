@@ -325,7 +325,7 @@ def budget_figures(results: dict) -> dict:
         "build_wall_s": t.get("build_wall_s"),
         "peak_rss_gb": t.get("peak_rss_gb"),
         "ingest_wall_s": ingest,
-        "floor_ratio": _ratio((ingest or 0) + (dbt or 0), floors) if ingest and dbt else None,
+        "floor_ratio": _ratio(ingest + dbt, floors) if ingest and dbt else None,
         "ingest_floor_ratio": _ratio(ingest, ingest_floor),
         "identity_scale_ratio": _ratio(_cpu(steps, IDENTITY_STEP), _cpu(against.get("steps") or [], IDENTITY_STEP), 1),
         "publish_wall_s": _wall(steps, lambda step: step == PUBLISH_STEP),
